@@ -1,0 +1,173 @@
+"""The Faust application: topics, the ingest agent and the worker's lifecycle hooks.
+
+All decisions are made by :mod:`cxstream` (the same engine ``cxstream replay``
+runs); this module only connects it to Kafka. Values are consumed as raw bytes and
+decoded by the engine's own decoder, in batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from cxstream.alignment import EventTimeAligner
+from cxstream.config import Settings
+from cxstream.engine import Engine, EngineOptions
+from cxstream.redis_store import RedisStateStore
+
+from .runtime import IngestRuntime
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("cxstream.worker")
+
+
+def _faust_settings(settings: Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "broker": [f"kafka://{host.strip()}" for host in settings.broker.split(",")],
+        "store": "memory://",
+        "value_serializer": "raw",
+        "key_serializer": "raw",
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_rebalance_timeout": settings.rebalance_timeout_s,
+        "broker_heartbeat_interval": max(0.5, settings.session_timeout_s / 5),
+        "broker_commit_every": 10_000,
+        "broker_commit_interval": 1.0,
+        "stream_buffer_maxsize": max(4096, settings.batch_size * 2),
+        "producer_linger_ms": 5,
+        "web_enabled": settings.web_port > 0,
+        "web_port": settings.web_port or 6066,
+        "web_bind": "0.0.0.0",
+        "datadir": str(settings.datadir),
+        "logging_config": None,
+    }
+    if settings.kafka_username and settings.kafka_password:
+        options["broker_credentials"] = faust.SASLCredentials(
+            username=settings.kafka_username,
+            password=settings.kafka_password.get_secret_value(),
+            mechanism=settings.kafka_sasl_mechanism,
+        )
+    return options
+
+
+def create_app(settings: Settings) -> faust.App:
+    """Build the worker's Faust app for these settings."""
+    app = faust.App(settings.app_id, **_faust_settings(settings))
+    names = settings.topics
+    inputs = app.topic(
+        names.feedback,
+        names.logistics,
+        names.customers,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.partitions,
+    )
+    deadletters = app.topic(names.deadletter, key_type=bytes, value_type=bytes)
+    reference_topics = {names.logistics, names.customers}
+    input_topics = {names.feedback, names.logistics, names.customers}
+    state: dict[str, Any] = {}
+
+    def lag(stream: str) -> int | None:
+        """Records of a partition not yet read (None while the broker has not said)."""
+        topic, _, partition = stream.rpartition("/")
+        tp = TP(topic, int(partition))
+        highwater = app.consumer.highwater(tp)
+        if highwater is None:
+            return None
+        # Where the consumer stands: after what we received, or where it was seeked to
+        # (the committed offset) when nothing has been received since the assignment.
+        seeked = getattr(app.consumer, "_read_offset", {}).get(tp) or 0
+        position = max(runtime().last_offsets.get(stream, -1) + 1, int(seeked))
+        return max(0, int(highwater) - position)
+
+    async def send_dead_letter(key: bytes | None, value: bytes) -> None:
+        future = await deadletters.send(key=key, value=value)
+        await future
+
+    async def ack(event: Any) -> None:
+        stream = state.get("stream")
+        if stream is not None:
+            await stream.ack(event)
+
+    def runtime() -> IngestRuntime:
+        rt: IngestRuntime | None = state.get("runtime")
+        if rt is None:
+            store = RedisStateStore.from_settings(settings)
+            engine = Engine(store, EngineOptions.from_settings(settings))
+            aligner: EventTimeAligner[Any] = EventTimeAligner(lag, max_idle_s=settings.join_hold_s)
+            rt = IngestRuntime(settings, engine, aligner, send_dead_letter, ack)
+            state["runtime"], state["store"] = rt, store
+        return rt
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        rt = runtime()
+        rt.aligner.expect(
+            f"{tp.topic}/{tp.partition}" for tp in assigned if tp.topic in reference_topics
+        )
+        await rt.recover(sorted({tp.partition for tp in assigned if tp.topic in input_topics}))
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        streams = [f"{tp.topic}/{tp.partition}" for tp in revoked]
+        rt = runtime()
+        rt.aligner.forget(streams)  # not acknowledged: the next owner reads them again
+        for stream in streams:
+            rt.last_offsets.pop(stream, None)
+
+    @app.agent(inputs, name="cxstream-ingest", concurrency=1)
+    async def ingest(stream: Any) -> None:
+        state["stream"] = stream
+        rt = runtime()
+        async for events in stream.noack_take(settings.batch_size, within=settings.batch_within_s):
+            generation = app.consumer_generation_id
+            records = [
+                (
+                    e.message.topic,
+                    e.message.partition,
+                    e.message.offset,
+                    e.message.key,
+                    e.message.value,
+                    e,
+                )
+                for e in events
+                # Fetched before a rebalance: the partition's owner reads it again.
+                if e.message.generation_id in (None, generation)
+            ]
+            await rt.handle(records)
+
+    @app.timer(interval=0.2)
+    async def release_held() -> None:
+        rt: IngestRuntime | None = state.get("runtime")
+        if rt is None or not rt.aligner.held:
+            return
+        if app.rebalancing:
+            # Faust waits for every unacknowledged event before it gives partitions up;
+            # held feedback is let go (not acknowledged) and read again afterwards.
+            rt.aligner.drop_all()
+        else:
+            await rt.flush_held()
+
+    @app.page("/stats/")
+    async def stats(web: Any, request: Any) -> Any:
+        """Running totals of this worker, as JSON."""
+        body: dict[str, Any] = {"ready": "runtime" in state}
+        if "runtime" in state:
+            body.update(runtime().stats.as_dict())
+            body["held"] = runtime().aligner.held
+            body["redis_round_trips"] = state["store"].round_trips
+        return web.json(body)
+
+    @app.timer(interval=30.0)
+    async def report() -> None:
+        if "runtime" in state:
+            log.info("ingest %s", runtime().stats.as_dict(), extra={"stage": "ingest"})
+
+    app.cxstream_state = state  # type: ignore[attr-defined]
+    return app

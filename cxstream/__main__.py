@@ -1,0 +1,5 @@
+"""``python -m cxstream`` runs the command line."""
+
+from cxstream.cli import main
+
+main()

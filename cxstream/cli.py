@@ -1,0 +1,197 @@
+"""The ``cxstream`` command line: worker, produce, generate, replay, demo, config."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cxstream.config import Settings, load_settings
+
+__all__ = ["main"]
+
+_CONFIG_OPTION = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML, JSON or TOML settings file (environment variables CXSTREAM_* win over it).",
+)
+
+
+def _settings(config_file: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config_file, **{k: v for k, v in overrides.items() if v is not None})
+    except Exception as exc:
+        raise click.ClickException(f"invalid configuration: {exc}") from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cxstream")
+def main() -> None:
+    """cxstream: real-time alert engine for customer-experience operations."""
+
+
+@main.command()
+@_CONFIG_OPTION
+def config(config_file: Path | None) -> None:
+    """Print the effective settings (secrets masked)."""
+    click.echo(json.dumps(_settings(config_file).redacted(), indent=2))
+
+
+@main.command()
+@_CONFIG_OPTION
+def worker(config_file: Path | None) -> None:
+    """Run the Faust worker against the configured Kafka and Redis."""
+    import faust
+
+    from cxstream.agents.app import create_app
+    from cxstream.logs import configure_logging
+
+    settings = _settings(config_file)
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+
+
+@main.command()
+@_CONFIG_OPTION
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def produce(config_file: Path | None, files: tuple[Path, ...]) -> None:
+    """Send JSONL event FILES (gzip accepted) to their topics, keyed per the contract."""
+    from cxstream.producing import produce_files
+
+    settings = _settings(config_file)
+    result = asyncio.run(produce_files(files, settings))
+    for topic, count in sorted(result.sent.items()):
+        click.echo(f"{topic}: {count}")
+    if result.dead_lettered:
+        click.echo(f"{settings.topics.deadletter}: {result.dead_lettered} (could not be routed)")
+
+
+@main.command()
+@click.option("--days", type=click.IntRange(1, 366), default=7, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="first day (UTC)")
+@click.option("--orders-per-day", type=click.IntRange(1), default=None)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def generate(
+    days: int, seed: int, start: datetime | None, orders_per_day: int | None, out: Path
+) -> None:
+    """Write the realistic sample stream (JSONL, .gz compresses) that the demo uses."""
+    from cxstream.generator import GeneratorConfig, generate_events, write_jsonl
+
+    options: dict[str, Any] = {"days": days, "seed": seed}
+    if start is not None:
+        options["start"] = start.replace(tzinfo=__import__("datetime").UTC)
+    if orders_per_day is not None:
+        options["orders_per_day"] = orders_per_day
+    count = write_jsonl(generate_events(GeneratorConfig(**options)), out)
+    click.echo(f"wrote {count} events to {out}")
+
+
+@asynccontextmanager
+async def _replay_store(kind: str, settings: Settings) -> AsyncIterator[Any]:
+    from cxstream.memory_store import MemoryStateStore
+    from cxstream.redis_store import RedisStateStore
+
+    if kind == "memory":
+        yield MemoryStateStore()
+        return
+    if kind == "redis":
+        store = RedisStateStore.from_settings(settings)
+        try:
+            yield store
+        finally:
+            await store.close()
+        return
+    from cxstream.embedded import EmbeddedRedis
+
+    with EmbeddedRedis() as server:
+        store = RedisStateStore.from_settings(settings.model_copy(update={"redis_url": server.url}))
+        try:
+            yield store
+        finally:
+            await store.close()
+
+
+@main.command()
+@_CONFIG_OPTION
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--store",
+    type=click.Choice(["embedded", "redis", "memory"]),
+    default="embedded",
+    show_default=True,
+    help="embedded: a private Redis started for the run; redis: the configured one "
+    "(use a key_prefix of its own); memory: in-process.",
+)
+@click.option("--progress/--no-progress", default=None, help="progress bar (default: on a tty)")
+def replay(
+    config_file: Path | None,
+    files: tuple[Path, ...],
+    out: Path,
+    store: str,
+    progress: bool | None,
+) -> None:
+    """Run the engine over event FILES in event-time order and write the outputs to --out."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from cxstream.decoding import EventDecoder
+    from cxstream.engine import Engine, EngineOptions
+    from cxstream.replay import Replayer
+
+    settings = _settings(config_file)
+    console = Console(stderr=True)
+    show = console.is_terminal if progress is None else progress
+
+    async def run() -> dict[str, Any]:
+        async with _replay_store(store, settings) as state:
+            engine = Engine(state, EngineOptions.from_settings(settings))
+            replayer = Replayer(
+                engine, EventDecoder(settings.max_payload_bytes), batch_size=settings.batch_size
+            )
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                disable=not show,
+            ) as bar:
+                task = bar.add_task("replaying", total=None)
+
+                def report(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                result = await replayer.run(list(files), out, progress=report)
+            return result.as_dict()
+
+    summary = asyncio.run(run())
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    click.echo(
+        f"events read {summary['events_read']}, accepted {summary['accepted']}, "
+        f"duplicates {summary['duplicates']}, rejected {summary['rejected']}, "
+        f"segments {summary['segments']}, {summary['events_per_s']:.0f} events/s"
+    )
+
+
+@main.command()
+@_CONFIG_OPTION
+@click.option("--days", type=click.IntRange(1, 60), default=14, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--rate", type=float, default=2000.0, show_default=True, help="events per second")
+def demo(config_file: Path | None, days: int, seed: int, rate: float) -> None:
+    """Start an embedded broker, Redis and worker, feed a generated stream, show live figures."""
+    from cxstream.demo import run_demo
+
+    sys.exit(run_demo(_settings(config_file), days=days, seed=seed, rate=rate))

@@ -1,0 +1,162 @@
+"""Runtime configuration: one frozen settings object, from the environment or a file.
+
+Every setting can be given as an environment variable with the prefix
+``CXSTREAM_`` (nested ones with ``__``, e.g. ``CXSTREAM_TOPICS__FEEDBACK``) or in a
+YAML/JSON/TOML file passed with ``--config``; the environment wins over the file.
+Secrets are :class:`~pydantic.SecretStr` and never printed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+__all__ = [
+    "DEFAULT_SERIES",
+    "DIMENSIONS",
+    "Dimension",
+    "Settings",
+    "TopicNames",
+    "load_settings",
+]
+
+Dimension = Literal["country", "region", "channel", "segment", "carrier"]
+DIMENSIONS: tuple[Dimension, ...] = ("country", "region", "channel", "segment", "carrier")
+
+#: Which dimension combinations get their own rolling series by default: the whole
+#: shop, each country, and each country broken down by one further dimension.
+DEFAULT_SERIES: tuple[tuple[Dimension, ...], ...] = (
+    (),
+    ("country",),
+    ("country", "channel"),
+    ("country", "segment"),
+    ("country", "carrier"),
+    ("country", "region"),
+)
+
+
+class TopicNames(BaseModel):
+    """Kafka topic names (the contract's defaults)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    feedback: str = "cx.feedback"
+    logistics: str = "cx.logistics"
+    customers: str = "cx.customers"
+    deadletter: str = "cx.deadletter"
+
+    def for_kind(self, kind: str) -> str:
+        return {"feedback": self.feedback, "logistics": self.logistics, "customer": self.customers}[
+            kind
+        ]
+
+
+class Settings(BaseSettings):
+    """All of cxstream's settings, with production-sensible defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CXSTREAM_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    # Kafka
+    broker: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated")
+    app_id: str = Field("cxstream", description="Kafka consumer group and Faust application id")
+    topics: TopicNames = TopicNames()
+    partitions: int = Field(8, ge=1, description="partitions of each input topic (keyed by order)")
+    replication_factor: int = Field(1, ge=1)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    session_timeout_s: float = Field(10.0, gt=0, description="consumer group session timeout")
+    rebalance_timeout_s: float = Field(10.0, gt=0, description="consumer group rebalance timeout")
+
+    # Redis
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL (no password in it)")
+    redis_password: SecretStr | None = None
+    redis_cluster: bool = Field(False, description="connect with the Redis Cluster protocol")
+    key_prefix: str = Field("cx", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+
+    # Engine
+    batch_size: int = Field(2000, ge=1, description="events per processing batch")
+    batch_within_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")
+    bucket_seconds: int = Field(900, ge=60, description="event-time bucket size of aggregates")
+    retention_days: float = Field(35.0, gt=0, description="how long aggregate buckets are kept")
+    dedup_ttl_hours: float = Field(
+        192.0, gt=0, description="how long an event id is remembered to drop redeliveries"
+    )
+    order_ttl_days: float = Field(120.0, gt=0, description="how long order state is kept")
+    profile_ttl_days: float = Field(400.0, gt=0, description="how long customer profiles are kept")
+    series: tuple[tuple[Dimension, ...], ...] = DEFAULT_SERIES
+    join_hold_s: float = Field(
+        2.0,
+        ge=0,
+        description="longest wall-clock wait for the logistics stream to catch up with feedback",
+    )
+    max_payload_bytes: int = Field(64 * 1024, ge=1024)
+    retry_initial_s: float = Field(0.2, gt=0)
+    retry_max_s: float = Field(10.0, gt=0)
+
+    # Operations
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    web_port: int = Field(6066, ge=0, le=65535)
+    datadir: Path = Path(".cxstream")
+
+    @field_validator("series")
+    @classmethod
+    def _series_unique(
+        cls, value: tuple[tuple[Dimension, ...], ...]
+    ) -> tuple[tuple[Dimension, ...], ...]:
+        normalised: list[tuple[Dimension, ...]] = []
+        for combo in value:
+            if len(set(combo)) != len(combo):
+                raise ValueError(f"series {combo!r} repeats a dimension")
+            ordered = tuple(d for d in DIMENSIONS if d in combo)
+            if ordered not in normalised:
+                normalised.append(ordered)
+        return tuple(normalised)
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict with secrets masked, for logs and ``cxstream config``."""
+        return self.model_dump(mode="json")
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from (lowest to highest priority) defaults, a file, the environment
+    and explicit overrides."""
+    if config_file is None:
+        return Settings(**overrides)
+    path = Path(config_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+
+    class FileBackedSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            file_source: PydanticBaseSettingsSource
+            if path.suffix == ".toml":
+                file_source = TomlConfigSettingsSource(settings_cls, toml_file=path)
+            else:
+                file_source = YamlConfigSettingsSource(settings_cls, yaml_file=path)
+            return (init_settings, env_settings, file_source, file_secret_settings)
+
+    return FileBackedSettings(**overrides)

@@ -1,0 +1,536 @@
+"""What ``cxstream demo`` shows: live per-segment figures read from Redis, and the screen.
+
+:class:`LiveFigures` turns the store's event-time buckets into a :class:`FigureBoard`
+(each country, country by channel and country by carrier, over the last 24 hours of
+stream time and over the whole stream). The rendering functions are pure functions of
+a :class:`DemoView`, so a frame can go to a terminal through ``rich.live.Live``, be
+printed once as plain text for a log, or be inspected in a test.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from cxstream.clock import Clock
+from cxstream.figures import SegmentFigures, figures_from_counters, sum_counters
+from cxstream.series import ALL_SERIES_ID
+from cxstream.store import StateStore
+
+__all__ = [
+    "CarrierRow",
+    "CountryRow",
+    "DemoDisplay",
+    "DemoView",
+    "FigureBoard",
+    "LiveFigures",
+    "WorkerStats",
+    "board_tables",
+    "build_board",
+    "done_line",
+    "render_screen",
+    "say",
+    "stream_clock",
+    "summary_line",
+]
+
+_LATE_BAD = 0.10
+_LATE_WARN = 0.07
+_NPS_BAD_GAP = 10.0
+_NPS_WARN_GAP = 5.0
+_DETRACTOR_BAD_GAP = 0.10
+_DETRACTOR_WARN_GAP = 0.05
+_WORST_CARRIERS = 6
+_BAR_WIDTH = 36
+_SIDE_BY_SIDE_WIDTH = 120
+_MIN_CARRIER_DELIVERIES = 10
+_SHOWN_SHAPES = frozenset(
+    frozenset(dims) for dims in ((), ("country",), ("country", "channel"), ("country", "carrier"))
+)
+
+#: Counters whose newest bucket tells how far each input kind has been processed.
+_PACE = ("responses", "placed")
+
+Counters = dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStats:
+    """Running totals the worker reports on ``/stats/``."""
+
+    ready: bool = False
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    held: int = 0
+    retries: int = 0
+
+    @property
+    def processed(self) -> int:
+        """Events fully handled: counted, dropped as duplicates or dead-lettered."""
+        return self.accepted + self.duplicates + self.dead_lettered
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> WorkerStats:
+        def number(name: str) -> int:
+            value = data.get(name, 0)
+            return int(value) if isinstance(value, int | float) else 0
+
+        return cls(
+            ready=bool(data.get("ready", False)),
+            received=number("received"),
+            accepted=number("accepted"),
+            duplicates=number("duplicates"),
+            dead_lettered=number("dead_lettered"),
+            held=number("held"),
+            retries=number("retries"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CountryRow:
+    """One segment's figures over the last 24 hours of stream time and over the whole run."""
+
+    name: str
+    day: SegmentFigures
+    total: SegmentFigures
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierRow:
+    country: str
+    carrier: str
+    day: SegmentFigures
+    total: SegmentFigures
+
+
+_EMPTY = SegmentFigures(0, None, None, 0, None, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class FigureBoard:
+    """The live figures read from Redis; ``as_of`` is the end of the 24-hour window."""
+
+    as_of: datetime | None = None
+    shop: CountryRow = CountryRow("all", _EMPTY, _EMPTY)
+    countries: tuple[CountryRow, ...] = ()
+    #: ``(country, channel)`` -> figures of the last 24 hours.
+    channels: Mapping[tuple[str, str], SegmentFigures] = field(default_factory=dict)
+    carriers: tuple[CarrierRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DemoView:
+    """Everything one frame of the demo shows."""
+
+    elapsed_s: float
+    produced: int
+    total: int | None
+    produce_rate: float
+    stream_time: datetime | None
+    worker: WorkerStats | None
+    process_rate: float
+    board: FigureBoard
+    finished: bool = False
+
+    @property
+    def processed(self) -> int:
+        return self.worker.processed if self.worker is not None else 0
+
+
+def stream_clock(moment: datetime | None) -> str:
+    """``2026-03-05 14:15 UTC`` (or a dash before the first event)."""
+    return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _duration(seconds: float) -> str:
+    return str(timedelta(seconds=int(max(0.0, seconds))))
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+def _share(done: int, total: int | None) -> str:
+    return f"{100.0 * done / total:3.0f}%" if total else "  …"
+
+
+# -- reading the figures ------------------------------------------------------------------
+
+
+class LiveFigures:
+    """Reads the series the screen shows, re-reading only the buckets that may still change.
+
+    The figures run up to the *frontier*: the newest bucket that both answers and
+    placed orders have reached, so that the 24-hour window is complete for both. A
+    bucket more than ``margin_s`` before the frontier is taken as final: it is added
+    to its series' running total once, kept only while inside the window, and not read
+    again, so a refresh late in a long stream costs what it costs early on. A ``full``
+    refresh reads everything again (for the final figures).
+    """
+
+    def __init__(self, store: StateStore, bucket_seconds: int, margin_s: float = 86_400) -> None:
+        self._store = store
+        self._bucket_s = bucket_seconds
+        self._per_day = max(1, 86_400 // bucket_seconds)
+        self._margin = max(1, int(margin_s // bucket_seconds))
+        self._dims: dict[str, dict[str, str]] = {}
+        self._recent: dict[str, dict[int, Counters]] = {}
+        self._settled: dict[str, Counters] = {}
+        self._floor: dict[str, int] = {}
+
+    async def refresh(self, *, full: bool = False) -> FigureBoard:
+        """Read what changed and return the figures up to the frontier."""
+        if full:
+            self._recent.clear()
+            self._settled.clear()
+            self._floor.clear()
+        index = await self._store.series()
+        self._dims = {sid: d for sid, d in index.items() if frozenset(d) in _SHOWN_SHAPES}
+        by_floor: dict[int | None, list[str]] = defaultdict(list)
+        for sid in sorted(self._dims):
+            by_floor[self._floor.get(sid)].append(sid)
+        for first, ids in by_floor.items():
+            fresh = await self._store.read_buckets(ids, first)
+            for sid in ids:
+                old = self._recent.get(sid, {})
+                kept = {b: c for b, c in old.items() if first is not None and b < first}
+                self._recent[sid] = kept | fresh[sid]
+        end = self._frontier()
+        if end is None:
+            return FigureBoard()
+        window = end - self._per_day + 1
+        floor = end + 1 if full else end - self._margin
+        for sid in self._dims:
+            self._advance(sid, floor, window)
+        as_of = datetime.fromtimestamp((end + 1) * self._bucket_s, UTC)
+        return self._board(as_of, window, end)
+
+    def _frontier(self) -> int | None:
+        """The newest bucket of the whole shop with both answers and placed orders."""
+        shop = self._recent.get(ALL_SERIES_ID, {})
+        newest = [max((b for b, c in shop.items() if c.get(name)), default=None) for name in _PACE]
+        reached = [bucket for bucket in newest if bucket is not None]
+        return min(reached) if reached else None
+
+    def _advance(self, sid: str, floor: int, window: int) -> None:
+        """Fold the buckets that became final into the series' total; drop old ones."""
+        recent = self._recent[sid]
+        old = self._floor.get(sid)
+        if old is None or floor > old:
+            total = self._settled.setdefault(sid, {})
+            for bucket, counters in recent.items():
+                if bucket < floor and (old is None or bucket >= old):
+                    for name, value in counters.items():
+                        total[name] = total.get(name, 0.0) + value
+            self._floor[sid] = floor
+        low = min(self._floor[sid], window)
+        self._recent[sid] = {b: c for b, c in recent.items() if b >= low}
+
+    def _board(self, as_of: datetime, window: int, end: int) -> FigureBoard:
+        day: dict[str, SegmentFigures] = {}
+        total: dict[str, SegmentFigures] = {}
+        for sid in self._dims:
+            recent = self._recent.get(sid, {})
+            floor = self._floor.get(sid)
+            unsettled = {b: c for b, c in recent.items() if floor is None or b >= floor}
+            unsettled[-1] = self._settled.get(sid, {})
+            total[sid] = figures_from_counters(sum_counters(unsettled))
+            in_window = {b: c for b, c in recent.items() if window <= b <= end}
+            day[sid] = figures_from_counters(sum_counters(in_window))
+        return build_board(as_of, self._dims, day, total)
+
+
+def build_board(
+    as_of: datetime,
+    dims: Mapping[str, Mapping[str, str]],
+    day: Mapping[str, SegmentFigures],
+    total: Mapping[str, SegmentFigures],
+) -> FigureBoard:
+    """Arrange per-series figures (24 h and whole stream) into the screen's rows."""
+    countries: list[CountryRow] = []
+    channels: dict[tuple[str, str], SegmentFigures] = {}
+    carriers: list[CarrierRow] = []
+    shop = CountryRow("all", _EMPTY, _EMPTY)
+    for sid, d in dims.items():
+        keys = set(d)
+        if not keys:
+            shop = CountryRow("all", day[sid], total[sid])
+        elif keys == {"country"}:
+            countries.append(CountryRow(d["country"], day[sid], total[sid]))
+        elif keys == {"country", "channel"}:
+            channels[(d["country"], d["channel"])] = day[sid]
+        elif keys == {"country", "carrier"}:
+            carriers.append(CarrierRow(d["country"], d["carrier"], day[sid], total[sid]))
+    countries.sort(key=lambda row: (-row.total.responses, row.name))
+    carriers.sort(key=_carrier_rank, reverse=True)
+    return FigureBoard(as_of, shop, tuple(countries), channels, tuple(carriers))
+
+
+def _carrier_rank(row: CarrierRow) -> tuple[bool, float, float]:
+    """Carriers with enough deliveries in the window first, the latest at the top."""
+    late = row.day.late_rate
+    enough = row.day.deliveries >= _MIN_CARRIER_DELIVERIES and late is not None
+    return (enough, late or 0.0, row.total.late_rate or 0.0)
+
+
+# -- cell formatting ----------------------------------------------------------------------
+
+
+def _nps_cell(nps: float | None, reference: float | None) -> Text:
+    if nps is None:
+        return Text("-", style="dim")
+    style = ""
+    if reference is not None and nps < reference - _NPS_BAD_GAP:
+        style = "bold red"
+    elif reference is not None and nps < reference - _NPS_WARN_GAP:
+        style = "yellow"
+    return Text(f"{nps:.1f}", style=style)
+
+
+def _detractor_cell(rate: float | None, reference: float | None) -> Text:
+    if rate is None:
+        return Text("-", style="dim")
+    style = ""
+    if reference is not None and rate > reference + _DETRACTOR_BAD_GAP:
+        style = "bold red"
+    elif reference is not None and rate > reference + _DETRACTOR_WARN_GAP:
+        style = "yellow"
+    return Text(f"{100.0 * rate:.1f}%", style=style)
+
+
+def _late_cell(rate: float | None) -> Text:
+    if rate is None:
+        return Text("-", style="dim")
+    style = "bold red" if rate > _LATE_BAD else "yellow" if rate > _LATE_WARN else ""
+    return Text(f"{100.0 * rate:.1f}%", style=style)
+
+
+def _figure_cells(figures: SegmentFigures, shop: SegmentFigures) -> list[Text]:
+    return [
+        Text(_count(figures.responses)),
+        _nps_cell(figures.nps, shop.nps),
+        _detractor_cell(figures.detractor_rate, shop.detractor_rate),
+        _late_cell(figures.late_rate),
+    ]
+
+
+# -- tables -------------------------------------------------------------------------------
+
+
+def _table(title: str) -> Table:
+    return Table(
+        title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, show_edge=False
+    )
+
+
+def _countries_table(board: FigureBoard) -> Table:
+    title = f"Countries: last 24 h to {stream_clock(board.as_of)}  |  whole stream"
+    table = _table(title)
+    table.add_column("country")
+    for label in ("resp. 24h", "NPS 24h", "detr. 24h", "late 24h"):
+        table.add_column(label, justify="right")
+    for label in ("resp. all", "NPS all", "detr. all", "late all"):
+        table.add_column(label, justify="right", style="cyan")
+    shop = board.shop
+    for row in board.countries:
+        table.add_row(
+            row.name, *_figure_cells(row.day, shop.day), *_figure_cells(row.total, shop.total)
+        )
+    table.add_row(
+        Text("all", style="bold"),
+        *_figure_cells(shop.day, shop.day),
+        *_figure_cells(shop.total, shop.total),
+        end_section=False,
+    )
+    return table
+
+
+def _channels_table(board: FigureBoard) -> Table:
+    table = _table("NPS by channel, last 24 h")
+    table.add_column("country")
+    for channel in ("web", "app"):
+        table.add_column(f"{channel} resp.", justify="right")
+        table.add_column(f"{channel} NPS", justify="right")
+    shop_nps = board.shop.day.nps
+    for row in board.countries:
+        cells: list[Text] = []
+        for channel in ("web", "app"):
+            figures = board.channels.get((row.name, channel), _EMPTY)
+            cells += [Text(_count(figures.responses)), _nps_cell(figures.nps, shop_nps)]
+        table.add_row(row.name, *cells)
+    return table
+
+
+def _carriers_table(board: FigureBoard) -> Table:
+    table = _table("Worst carriers by late rate, last 24 h")
+    table.add_column("carrier", no_wrap=True)
+    table.add_column("country")
+    table.add_column("deliv.", justify="right")
+    table.add_column("late", justify="right")
+    table.add_column("late all", justify="right", style="cyan")
+    table.add_column("exc.", justify="right")
+    for row in board.carriers[:_WORST_CARRIERS]:
+        table.add_row(
+            row.carrier,
+            row.country,
+            _count(row.day.deliveries),
+            _late_cell(row.day.late_rate),
+            _late_cell(row.total.late_rate),
+            _count(row.day.exceptions),
+        )
+    return table
+
+
+def board_tables(board: FigureBoard, width: int = _SIDE_BY_SIDE_WIDTH) -> RenderableType:
+    """The figure tables: countries on top, then channels and carriers (side by side when
+    ``width`` allows)."""
+    channels, carriers = _channels_table(board), _carriers_table(board)
+    if width < _SIDE_BY_SIDE_WIDTH:
+        return Group(_countries_table(board), channels, carriers)
+    lower = Table.grid(padding=(0, 4))
+    lower.add_row(channels, carriers)
+    return Group(_countries_table(board), lower)
+
+
+# -- progress -----------------------------------------------------------------------------
+
+
+def _progress(view: DemoView) -> Table:
+    grid = Table.grid(padding=(0, 1))
+    for _ in range(4):
+        grid.add_column()
+    total = view.total
+    grid.add_row(
+        "produced ",
+        ProgressBar(total=float(total or 0) or None, completed=view.produced, width=_BAR_WIDTH),
+        _share(view.produced, total),
+        f"{_count(view.produced)} / {_count(total) if total else '…'}"
+        f"  {view.produce_rate:,.0f} events/s",
+    )
+    grid.add_row(
+        "processed",
+        ProgressBar(total=float(view.produced) or None, completed=view.processed, width=_BAR_WIDTH),
+        _share(view.processed, view.produced),
+        f"{_count(view.processed)} / {_count(view.produced)}  {view.process_rate:,.0f} events/s",
+    )
+    return grid
+
+
+def _worker_line(view: DemoView) -> Text:
+    worker = view.worker
+    if worker is None or not worker.ready:
+        return Text("worker: starting (joining its consumer group)…", style="yellow")
+    dead = Text(_count(worker.dead_lettered), style="magenta" if worker.dead_lettered else "")
+    return Text.assemble(
+        f"worker: accepted {_count(worker.accepted)} · duplicates {_count(worker.duplicates)}"
+        " · dead-lettered ",
+        dead,
+        f" · held {_count(worker.held)} · retries {_count(worker.retries)}",
+    )
+
+
+def render_screen(view: DemoView, width: int = _SIDE_BY_SIDE_WIDTH) -> RenderableType:
+    """One live frame: header, progress bars, worker totals and the figure tables."""
+    header = Text.assemble(
+        ("cxstream demo", "bold"),
+        f"   stream time {stream_clock(view.stream_time)}   elapsed {_duration(view.elapsed_s)}",
+    )
+    parts: list[RenderableType] = [header, _progress(view), _worker_line(view)]
+    if view.finished:
+        parts.append(Text("Stream fully processed: final figures.", style="bold green"))
+    parts.append(board_tables(view.board, width))
+    return Group(*parts)
+
+
+def _figure_brief(figures: SegmentFigures) -> str:
+    nps = "-" if figures.nps is None else f"{figures.nps:.1f}"
+    late = "-" if figures.late_rate is None else f"{100.0 * figures.late_rate:.1f}%"
+    return f"NPS {nps} late {late}"
+
+
+def summary_line(view: DemoView) -> str:
+    """One plain line for logs and pipes: progress and the 24-hour figures per country."""
+    worker = view.worker
+    dead = worker.dead_lettered if worker is not None else 0
+    countries = " | ".join(f"{row.name} {_figure_brief(row.day)}" for row in view.board.countries)
+    parts = [
+        f"[{_duration(view.elapsed_s)}] stream time {stream_clock(view.stream_time)}",
+        f"produced {_count(view.produced)}/{_count(view.total) if view.total else '…'}"
+        f" ({view.produce_rate:,.0f}/s)",
+        f"processed {_count(view.processed)} ({view.process_rate:,.0f}/s)",
+        f"dead-lettered {_count(dead)}",
+        f"24h: all {_figure_brief(view.board.shop.day)}",
+    ]
+    if countries:
+        parts.append(countries)
+    return " · ".join(parts)
+
+
+def done_line(view: DemoView) -> str:
+    """The closing line: what was produced and what the worker did with it."""
+    worker = view.worker or WorkerStats()
+    return (
+        f"done: produced {view.produced} events, worker processed {worker.processed} "
+        f"(accepted {worker.accepted}, duplicates {worker.duplicates}, "
+        f"dead-lettered {worker.dead_lettered}) in {view.elapsed_s:.1f}s"
+    )
+
+
+def say(console: Console, message: str, style: str | None = None) -> None:
+    """Print one message line as it is (no markup, no automatic highlighting)."""
+    console.print(message, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+class DemoDisplay:
+    """A live frame on a terminal, or a plain summary line every few seconds otherwise."""
+
+    def __init__(self, console: Console, clock: Clock, every_s: float = 5.0) -> None:
+        self._console = console
+        self._clock = clock
+        self._every_s = every_s
+        self._live: Live | None = None
+        self._last_line: float | None = None
+
+    def __enter__(self) -> DemoDisplay:
+        if self._console.is_terminal:
+            self._live = Live(console=self._console, auto_refresh=False)
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+    def show(self, view: DemoView) -> None:
+        if self._live is not None:
+            self._live.update(render_screen(view, self._console.width), refresh=True)
+            return
+        now = self._clock.monotonic()
+        if self._last_line is None or now - self._last_line >= self._every_s:
+            self._last_line = now
+            say(self._console, summary_line(view))
+
+    def finish(self, view: DemoView, *, follow: bool) -> None:
+        """Show the final figures for good (a frame that stays, or the tables as text)."""
+        if self._live is not None:
+            self._live.update(render_screen(view, self._console.width), refresh=True)
+            self._live.stop()
+            self._live = None
+        else:
+            say(self._console, summary_line(view))
+            self._console.print(board_tables(view.board, self._console.width))
+        say(self._console, done_line(view))
+        if follow:
+            say(self._console, "Press Ctrl-C to stop.")

@@ -1,0 +1,153 @@
+"""Typed input events, exactly as the event contract (EVENTS.md) defines them.
+
+Three kinds arrive on three topics: ``feedback`` (X-data, survey answers),
+``logistics`` (O-data, what happened to an order) and ``customer`` (CRM profile,
+latest wins). Unknown fields are ignored so that producers can add fields
+without breaking us; every timestamp must carry an offset.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+)
+
+__all__ = [
+    "LOGISTICS_TYPES",
+    "CustomerEvent",
+    "Event",
+    "EventKind",
+    "FeedbackEvent",
+    "LogisticsEvent",
+    "LogisticsType",
+    "NpsClass",
+    "event_adapter",
+    "nps_class",
+]
+
+EventKind = Literal["feedback", "logistics", "customer"]
+NpsClass = Literal["promoter", "passive", "detractor"]
+LogisticsType = Literal[
+    "order_placed",
+    "shipped",
+    "in_transit",
+    "delivery_exception",
+    "out_for_delivery",
+    "delivered",
+    "return_registered",
+    "return_received",
+    "refund_issued",
+]
+LOGISTICS_TYPES: tuple[str, ...] = LogisticsType.__args__  # type: ignore[attr-defined]
+
+
+def _lower(value: str) -> str:
+    return value.strip().lower()
+
+
+def _upper(value: str) -> str:
+    return value.strip().upper()
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+Label = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_lower)]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$"), AfterValidator(_upper)]
+Region = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_upper)]
+ReasonCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]{0,63}$")]
+Language = Annotated[
+    str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$"), AfterValidator(_lower)
+]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    event_id: Identifier
+    ts: AwareDatetime
+
+    @property
+    def key(self) -> str:
+        """The Kafka message key of this event: its order id if it has one, else its customer."""
+        order_id: str | None = getattr(self, "order_id", None)
+        return order_id if order_id else getattr(self, "customer_id")  # noqa: B009
+
+
+class FeedbackEvent(_Event):
+    """An answer to the post-order survey."""
+
+    kind: Literal["feedback"]
+    customer_id: Identifier
+    order_id: Identifier | None = None
+    score: Annotated[StrictInt, Field(ge=0, le=10)]
+    reasons: Annotated[tuple[ReasonCode, ...], Field(max_length=32)] = ()
+    effort: Annotated[StrictInt, Field(ge=1, le=7)] | None = None
+    channel: Label
+    country: CountryCode
+    region: Region | None = None
+    segment: Label = "unknown"
+    touchpoint: Label | None = None
+    comment: Annotated[str, Field(max_length=8192)] | None = None
+    language: Language | None = None
+
+    @property
+    def nps_class(self) -> NpsClass:
+        return nps_class(self.score)
+
+
+class LogisticsEvent(_Event):
+    """Something that happened to an order, from placement to refund."""
+
+    kind: Literal["logistics"]
+    order_id: Identifier
+    customer_id: Identifier
+    type: LogisticsType
+    country: CountryCode
+    region: Region | None = None
+    carrier: Label | None = None
+    origin: Annotated[str, Field(max_length=64)] | None = None
+    promised_date: date | None = None
+    eta: AwareDatetime | None = None
+    channel: Label | None = None
+    segment: Label | None = None
+    reason: Label | None = None
+
+
+class CustomerEvent(_Event):
+    """A CRM profile update; the newest ``ts`` wins."""
+
+    kind: Literal["customer"]
+    customer_id: Identifier
+    email: Annotated[str, Field(max_length=320)] | None = None
+    name: Annotated[str, Field(max_length=200)] | None = None
+    language: Language | None = None
+    segment: Label | None = None
+    country: CountryCode | None = None
+    contact_opt_out: StrictBool | None = None
+
+
+Event = Annotated[FeedbackEvent | LogisticsEvent | CustomerEvent, Field(discriminator="kind")]
+
+event_adapter: TypeAdapter[FeedbackEvent | LogisticsEvent | CustomerEvent] = TypeAdapter(Event)
+
+
+def nps_class(score: int) -> NpsClass:
+    """Classify an NPS answer: 9-10 promoter, 7-8 passive, 0-6 detractor.
+
+    >>> nps_class(9), nps_class(7), nps_class(6)
+    ('promoter', 'passive', 'detractor')
+    """
+    if score >= 9:
+        return "promoter"
+    if score >= 7:
+        return "passive"
+    return "detractor"

@@ -1,0 +1,67 @@
+"""An in-process state store with the same semantics as the Redis one.
+
+For unit tests of the engine and for offline runs that need no shared state. It
+keeps everything in dictionaries and forgets it when the process ends. Its
+``apply`` is all-or-nothing, so it never has journal entries to recover.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from cxstream.store import StateChanges, StateRequest, StateSnapshot
+
+__all__ = ["MemoryStateStore"]
+
+
+class MemoryStateStore:
+    """State store backed by dictionaries (not shared between processes)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.orders: dict[str, str] = {}
+        self.customers: dict[str, str] = {}
+        self.buckets: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
+        self.dims: dict[str, dict[str, str]] = {}
+
+    async def load(self, request: StateRequest) -> StateSnapshot:
+        snapshot = StateSnapshot()
+        for ids in request.seen.values():
+            snapshot.seen.update(i for i in ids if i in self.seen)
+        for _, oid in request.orders:
+            if oid in self.orders:
+                snapshot.orders[oid] = self.orders[oid]
+        for _, cid in request.customers:
+            if cid in self.customers:
+                snapshot.customers[cid] = self.customers[cid]
+        return snapshot
+
+    async def apply(self, changes: StateChanges) -> None:
+        for part in changes.partitions.values():
+            for ids in part.seen.values():
+                self.seen.update(ids)
+            self.orders.update(part.orders)
+            self.customers.update(part.customers)
+            for series, counters in part.contributions.items():
+                self.dims.setdefault(series, changes.series_dims[series])
+                buckets = self.buckets[series]
+                for (bucket, name), delta in counters.items():
+                    values = buckets.setdefault(bucket, {})
+                    values[name] = values.get(name, 0.0) + delta
+
+    async def recover(self, partitions: Iterable[int]) -> int:
+        return 0
+
+    async def series(self) -> dict[str, dict[str, str]]:
+        return dict(self.dims)
+
+    async def read_buckets(
+        self, series: Sequence[str], first_bucket: int | None = None, last_bucket: int | None = None
+    ) -> dict[str, dict[int, dict[str, float]]]:
+        low = first_bucket if first_bucket is not None else -(2**62)
+        high = last_bucket if last_bucket is not None else 2**62
+        return {
+            sid: {b: dict(c) for b, c in self.buckets.get(sid, {}).items() if low <= b <= high}
+            for sid in series
+        }

@@ -1,0 +1,204 @@
+"""Per-order state built from logistics events, moving only forward.
+
+The state answers the questions later stages ask: was this order late, is it
+going to be late, which carrier has it, what went wrong on the way. A late or
+repeated event never moves an order back: a ``shipped`` after ``delivered``
+leaves it delivered, and each milestone keeps the time it first happened.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+
+from cxstream.events import LogisticsEvent
+
+__all__ = ["STAGES", "OrderState"]
+
+#: Milestones in the order they happen; an order's stage never decreases.
+STAGES: dict[str, int] = {
+    "order_placed": 1,
+    "shipped": 2,
+    "in_transit": 3,
+    "delivery_exception": 3,
+    "out_for_delivery": 4,
+    "delivered": 5,
+    "return_registered": 6,
+    "return_received": 7,
+    "refund_issued": 8,
+}
+
+_MILESTONE_FIELDS = {
+    "order_placed": "placed_at",
+    "shipped": "shipped_at",
+    "delivered": "delivered_at",
+    "return_registered": "return_registered_at",
+    "return_received": "return_received_at",
+    "refund_issued": "refunded_at",
+}
+
+
+_TEXT_FIELDS = ("customer_id", "country", "region", "channel", "segment", "carrier")
+_TIME_FIELDS = (
+    "first_seen_at",
+    "carrier_at",
+    "promised_at",
+    "eta",
+    "eta_at",
+    "placed_at",
+    "shipped_at",
+    "delivered_at",
+    "return_registered_at",
+    "return_received_at",
+    "refunded_at",
+)
+_parse_dt = lru_cache(maxsize=8192)(datetime.fromisoformat)
+_parse_date = lru_cache(maxsize=4096)(date.fromisoformat)
+
+
+@dataclass(slots=True)
+class OrderState:
+    """What is known about one order (the O-data side of the join)."""
+
+    order_id: str
+    customer_id: str | None = None
+    country: str | None = None
+    region: str | None = None
+    channel: str | None = None
+    segment: str | None = None
+    carrier: str | None = None
+    first_seen_at: datetime | None = None
+    carrier_at: datetime | None = None
+    stage: int = 0
+    promised_date: date | None = None
+    promised_at: datetime | None = None
+    eta: datetime | None = None
+    eta_at: datetime | None = None
+    placed_at: datetime | None = None
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    return_registered_at: datetime | None = None
+    return_received_at: datetime | None = None
+    refunded_at: datetime | None = None
+    exceptions: list[str] = field(default_factory=list)
+    predicted_late_flagged: bool = False
+
+    # -- persistence ------------------------------------------------------------------------
+    def to_json(self) -> str:
+        """Compact JSON (timestamps as epoch seconds, with the offset kept separately)."""
+        out: dict[str, object] = {}
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        for name in _TIME_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.isoformat()
+        if self.stage:
+            out["stage"] = self.stage
+        if self.promised_date is not None:
+            out["promised_date"] = self.promised_date.isoformat()
+        if self.exceptions:
+            out["exceptions"] = self.exceptions
+        if self.predicted_late_flagged:
+            out["predicted_late_flagged"] = True
+        return json.dumps(out, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, order_id: str, raw: str) -> OrderState:
+        data = json.loads(raw)
+        state = cls(order_id=order_id)
+        for name in _TEXT_FIELDS:
+            if name in data:
+                setattr(state, name, data[name])
+        for name in _TIME_FIELDS:
+            if name in data:
+                setattr(state, name, _parse_dt(data[name]))
+        state.stage = data.get("stage", 0)
+        if "promised_date" in data:
+            state.promised_date = _parse_date(data["promised_date"])
+        state.exceptions = list(data.get("exceptions", ()))
+        state.predicted_late_flagged = bool(data.get("predicted_late_flagged", False))
+        return state
+
+    # -- transitions ------------------------------------------------------------------------
+    def apply(self, event: LogisticsEvent) -> bool:
+        """Fold one logistics event into the state, never moving it back.
+
+        Returns whether the event's milestone happened for the first time (a repeated or
+        out-of-order ``delivered`` returns False).
+        """
+        ts = event.ts
+        self.customer_id = self.customer_id or event.customer_id
+        self.country = self.country or event.country
+        for name in ("region", "channel", "segment"):
+            value = getattr(event, name)
+            if value and not getattr(self, name):
+                setattr(self, name, value)
+        if self.first_seen_at is None or ts < self.first_seen_at:
+            self.first_seen_at = ts
+        if event.carrier:
+            self.carrier = event.carrier
+            if self.carrier_at is None or ts < self.carrier_at:
+                self.carrier_at = ts
+        if event.promised_date and (self.promised_at is None or ts >= self.promised_at):
+            self.promised_date = event.promised_date
+            self.promised_at = ts
+        if event.eta and (self.eta_at is None or ts >= self.eta_at):
+            self.eta = event.eta
+            self.eta_at = ts
+        first = True
+        milestone = _MILESTONE_FIELDS.get(event.type)
+        if milestone is not None:
+            current: datetime | None = getattr(self, milestone)
+            first = current is None
+            if current is None or ts < current:
+                setattr(self, milestone, ts)
+        if event.type == "delivery_exception":
+            self.exceptions.append(event.reason or "unspecified")
+            del self.exceptions[:-8]  # bounded history
+        self.stage = max(self.stage, STAGES[event.type])
+        return first
+
+    # -- questions --------------------------------------------------------------------------
+    @property
+    def delivered(self) -> bool:
+        return self.delivered_at is not None
+
+    def late_days(self, as_of: datetime | None = None) -> int | None:
+        """Days past the promised date: at delivery if delivered (by ``as_of``), else as of
+        ``as_of`` for an order still on its way; ``None`` if nothing was promised.
+
+        Negative or zero means on time.
+        """
+        if self.promised_date is None:
+            return None
+        if self.delivered_at is not None and (as_of is None or self.delivered_at <= as_of):
+            return (self.delivered_at.date() - self.promised_date).days
+        if as_of is None:
+            return None
+        return (as_of.date() - self.promised_date).days
+
+    def known_at(self, as_of: datetime) -> bool:
+        """Whether any event of this order had happened by ``as_of``."""
+        return self.first_seen_at is not None and self.first_seen_at <= as_of
+
+    def carrier_as_of(self, as_of: datetime) -> str | None:
+        """The carrier, if one was known by ``as_of``."""
+        return self.carrier if self.carrier_at is not None and self.carrier_at <= as_of else None
+
+    def was_late(self, as_of: datetime | None = None) -> bool:
+        days = self.late_days(as_of)
+        return days is not None and days > 0
+
+    def predicted_late(self) -> bool:
+        """Not delivered yet and the current eta is after the promised date."""
+        return (
+            self.delivered_at is None
+            and self.promised_date is not None
+            and self.eta is not None
+            and self.eta.date() > self.promised_date
+        )

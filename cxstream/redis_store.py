@@ -1,0 +1,366 @@
+"""Redis implementation of the state store: batched, exactly-once, Cluster-ready.
+
+One batch costs three round trips whatever its size: one pipeline to load, one
+pipeline of per-partition commit scripts (event ids seen, order states, profiles and
+a journal entry with the batch's counter contributions, atomically, under a fresh
+batch number), and one pipeline of per-series scripts that add the contributions to
+the event-time buckets unless that series already applied that batch number of that
+partition. Every step can be repeated: a commit is identified by a token, a series
+keeps a watermark per partition. A crash between the last two steps leaves a journal
+entry that :meth:`RedisStateStore.recover` applies. Journal entries and tokens of
+applied batches are deleted with the next commit of their partition.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+from cxstream.config import Settings
+from cxstream.keys import KeyLayout
+from cxstream.store import Counters, StateChanges, StateRequest, StateSnapshot
+
+__all__ = ["RedisStateStore", "connect_redis"]
+
+# KEYS: 1 batch counter, 2 journal hash, 3 commit tokens hash, 4.. the partition's keys.
+# ARGV: 1 commit token, 2 seen ids JSON [[key index, [ids]]], 3 dedup ttl,
+#       4 values JSON [[key index, value, ttl]], 5 journal payload ("" for none),
+#       6 done JSON [[batch number, token]] (applied earlier: delete their entries).
+# Returns the batch number of this commit (the earlier one if the token was seen).
+_COMMIT_PARTITION = """
+for _, done in ipairs(cjson.decode(ARGV[6])) do
+  redis.call('HDEL', KEYS[2], done[1])
+  redis.call('HDEL', KEYS[3], done[2])
+end
+local previous = redis.call('HGET', KEYS[3], ARGV[1])
+if previous then return tonumber(previous) end
+local dedup_ttl = tonumber(ARGV[3])
+for _, item in ipairs(cjson.decode(ARGV[2])) do
+  local key = KEYS[item[1]]
+  local ids = item[2]
+  for i = 1, #ids, 500 do
+    redis.call('SADD', key, unpack(ids, i, math.min(i + 499, #ids)))
+  end
+  redis.call('EXPIRE', key, dedup_ttl)
+end
+for _, item in ipairs(cjson.decode(ARGV[4])) do
+  redis.call('SET', KEYS[item[1]], item[2], 'EX', item[3])
+end
+local n = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[3], ARGV[1], n)
+redis.call('EXPIRE', KEYS[3], dedup_ttl)
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], n, ARGV[5]) end
+return n
+"""
+
+# KEYS: 1 watermarks hash, 2 bucket index (sorted set), 3.. bucket hashes.
+# ARGV: 1 ttl, 2 buckets to keep, 3 bucket numbers JSON (one per bucket key),
+#       4 groups JSON [[partition, batch number, [[key index, counter, delta], ...]], ...]
+#       (a partition's groups in increasing batch number).
+_APPLY_SERIES = """
+local ttl = tonumber(ARGV[1])
+local keep = tonumber(ARGV[2])
+local buckets = cjson.decode(ARGV[3])
+local sums = {}
+local applied = 0
+for _, group in ipairs(cjson.decode(ARGV[4])) do
+  local field = tostring(group[1])
+  local n = group[2]
+  local mark = tonumber(redis.call('HGET', KEYS[1], field) or '0')
+  if n > mark then
+    for _, r in ipairs(group[3]) do
+      local per_key = sums[r[1]]
+      if per_key == nil then per_key = {}; sums[r[1]] = per_key end
+      per_key[r[2]] = (per_key[r[2]] or 0) + r[3]
+    end
+    redis.call('HSET', KEYS[1], field, n)
+    applied = applied + 1
+  end
+end
+local newest = nil
+for k, per_key in pairs(sums) do
+  local key = KEYS[k + 2]
+  for name, delta in pairs(per_key) do
+    if delta ~= 0 then redis.call('HINCRBY', key, name, delta) end
+  end
+  redis.call('EXPIRE', key, ttl)
+  local bucket = buckets[k]
+  redis.call('ZADD', KEYS[2], bucket, bucket)
+  if newest == nil or bucket > newest then newest = bucket end
+end
+if newest ~= nil then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (newest - keep))
+  redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[1], ttl)
+end
+return applied
+"""
+
+_COMPACT = (",", ":")
+
+
+def connect_redis(settings: Settings) -> aioredis.Redis | RedisCluster:
+    """A client for the configured Redis (or Redis Cluster), with bounded timeouts."""
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_timeout": 5.0,
+        "socket_connect_timeout": 3.0,
+        "health_check_interval": 15,
+    }
+    if password is not None:
+        options["password"] = password
+    if settings.redis_cluster:
+        return RedisCluster.from_url(settings.redis_url, **options)
+    return aioredis.Redis.from_url(settings.redis_url, **options)
+
+
+def _journal_payload(contributions: dict[str, Counters], dims: dict[str, dict[str, str]]) -> str:
+    return json.dumps(
+        {
+            "series": {
+                sid: [[bucket, name, delta] for (bucket, name), delta in counters.items()]
+                for sid, counters in contributions.items()
+            },
+            "dims": {sid: dims[sid] for sid in contributions},
+        },
+        separators=_COMPACT,
+    )
+
+
+class RedisStateStore:
+    """Engine state in Redis (single node, Sentinel-fronted or Cluster)."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis | RedisCluster,
+        keys: KeyLayout,
+        *,
+        bucket_seconds: int,
+        retention_s: float,
+        dedup_ttl_s: float,
+        order_ttl_s: float,
+        profile_ttl_s: float,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.bucket_seconds = bucket_seconds
+        self.retention_s = retention_s
+        self.dedup_ttl_s = dedup_ttl_s
+        self.order_ttl_s = order_ttl_s
+        self.profile_ttl_s = profile_ttl_s
+        self.round_trips = 0
+        self._commit_script = client.register_script(_COMMIT_PARTITION)
+        self._series_script = client.register_script(_APPLY_SERIES)
+        self._known_series: set[str] = set()
+        self._done: dict[int, list[tuple[int, str]]] = defaultdict(list)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, client: aioredis.Redis | RedisCluster | None = None
+    ) -> RedisStateStore:
+        return cls(
+            client if client is not None else connect_redis(settings),
+            KeyLayout(settings.key_prefix),
+            bucket_seconds=settings.bucket_seconds,
+            retention_s=settings.retention_days * 86400,
+            dedup_ttl_s=settings.dedup_ttl_hours * 3600,
+            order_ttl_s=settings.order_ttl_days * 86400,
+            profile_ttl_s=settings.profile_ttl_days * 86400,
+        )
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def ping(self) -> bool:
+        return bool(await self.client.ping())
+
+    # -- load -------------------------------------------------------------------------------
+    async def load(self, request: StateRequest) -> StateSnapshot:
+        snapshot = StateSnapshot()
+        seen_groups = list(request.seen.items())
+        by_partition: dict[int, list[tuple[bool, str]]] = defaultdict(list)
+        for partition, order_id in request.orders:
+            by_partition[partition].append((True, order_id))
+        for partition, customer_id in request.customers:
+            by_partition[partition].append((False, customer_id))
+        if not seen_groups and not by_partition:
+            return snapshot
+        pipe = self.client.pipeline(transaction=False)
+        for (partition, day), ids in seen_groups:
+            pipe.smismember(self.keys.seen(partition, day), ids)
+        groups = list(by_partition.items())
+        for partition, items in groups:
+            # One slot per partition, so MGET also works on a cluster.
+            pipe.mget(
+                [
+                    self.keys.order(partition, i) if is_order else self.keys.customer(partition, i)
+                    for is_order, i in items
+                ]
+            )
+        results = await pipe.execute()
+        self.round_trips += 1
+        for (_, ids), flags in zip(seen_groups, results, strict=False):
+            snapshot.seen.update(i for i, flag in zip(ids, flags, strict=True) if flag)
+        for (_, items), values in zip(groups, results[len(seen_groups) :], strict=True):
+            for (is_order, ident), value in zip(items, values, strict=True):
+                if value is not None:
+                    (snapshot.orders if is_order else snapshot.customers)[ident] = value
+        return snapshot
+
+    # -- apply ------------------------------------------------------------------------------
+    async def apply(self, changes: StateChanges) -> None:
+        """Commit each partition, then add the counters; safe to call again after a failure
+        with the same ``changes``."""
+        numbers = await self._commit(changes)
+        groups: dict[str, list[tuple[int, int, Counters]]] = defaultdict(list)
+        for p, part in changes.partitions.items():
+            for series, counters in part.contributions.items():
+                groups[series].append((p, numbers[p], counters))
+        if groups:
+            await self._apply_series(groups, changes.series_dims)
+        for p, part in changes.partitions.items():
+            self._done[p].append((numbers[p], part.token))
+
+    async def _commit(self, changes: StateChanges) -> dict[int, int]:
+        pipe = self.client.pipeline(transaction=False)
+        order: list[int] = []
+        dedup_ttl = int(self.dedup_ttl_s)
+        order_ttl = int(self.order_ttl_s)
+        profile_ttl = int(self.profile_ttl_s)
+        for p, part in changes.partitions.items():
+            keys = [self.keys.batch_counter(p), self.keys.journal(p), self.keys.commit_tokens(p)]
+            seen: list[tuple[int, list[str]]] = []
+            for day, ids in part.seen.items():
+                keys.append(self.keys.seen(p, day))
+                seen.append((len(keys), ids))
+            values: list[tuple[int, str, int]] = []
+            for order_id, data in part.orders.items():
+                keys.append(self.keys.order(p, order_id))
+                values.append((len(keys), data, order_ttl))
+            for customer_id, data in part.customers.items():
+                keys.append(self.keys.customer(p, customer_id))
+                values.append((len(keys), data, profile_ttl))
+            payload = (
+                _journal_payload(part.contributions, changes.series_dims)
+                if part.contributions
+                else ""
+            )
+            args = [
+                part.token,
+                json.dumps(seen, separators=_COMPACT),
+                dedup_ttl,
+                json.dumps(values, separators=_COMPACT),
+                payload,
+                json.dumps(self._done.get(p, []), separators=_COMPACT),
+            ]
+            await self._commit_script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
+            order.append(p)
+        results = await pipe.execute()
+        self.round_trips += 1
+        for p in order:
+            self._done.pop(p, None)
+        return {p: int(n) for p, n in zip(order, results, strict=True)}
+
+    async def _apply_series(
+        self,
+        groups: dict[str, list[tuple[int, int, Counters]]],
+        dims: dict[str, dict[str, str]],
+    ) -> None:
+        ttl = int(self.retention_s)
+        keep = max(1, int(self.retention_s // self.bucket_seconds))
+        pipe = self.client.pipeline(transaction=False)
+        for series, series_groups in groups.items():
+            bucket_index: dict[int, int] = {}
+            encoded: list[tuple[int, int, list[tuple[int, str, int]]]] = []
+            for p, n, counters in series_groups:
+                records: list[tuple[int, str, int]] = []
+                for (bucket, name), delta in counters.items():
+                    k = bucket_index.get(bucket)
+                    if k is None:
+                        k = bucket_index[bucket] = len(bucket_index) + 1
+                    records.append((k, name, delta))
+                encoded.append((p, n, records))
+            keys = [self.keys.watermarks(series), self.keys.buckets(series)]
+            keys.extend(self.keys.aggregate(series, b) for b in bucket_index)
+            args = [
+                ttl,
+                keep,
+                json.dumps(list(bucket_index)),
+                json.dumps(encoded, separators=_COMPACT),
+            ]
+            await self._series_script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
+            if series not in self._known_series:
+                pipe.hsetnx(self.keys.series_index(), series, json.dumps(dims[series]))
+        await pipe.execute()
+        self.round_trips += 1
+        self._known_series.update(groups)
+
+    async def recover(self, partitions: Iterable[int]) -> int:
+        """Apply the journal entries of ``partitions`` left by an interrupted writer."""
+        wanted = sorted(set(partitions))
+        if not wanted:
+            return 0
+        pipe = self.client.pipeline(transaction=False)
+        for p in wanted:
+            pipe.hgetall(self.keys.journal(p))
+            pipe.hgetall(self.keys.commit_tokens(p))
+        results = await pipe.execute()
+        self.round_trips += 1
+        groups: dict[str, list[tuple[int, int, Counters]]] = defaultdict(list)
+        dims: dict[str, dict[str, str]] = {}
+        cleanup: dict[int, list[tuple[int, str]]] = {}
+        applied = 0
+        for i, p in enumerate(wanted):
+            journal: dict[str, str] = results[2 * i]
+            tokens: dict[str, str] = results[2 * i + 1]
+            token_of = {int(n): t for t, n in tokens.items()}
+            for n in sorted(int(k) for k in journal):
+                entry = json.loads(journal[str(n)])
+                for sid, records in entry["series"].items():
+                    groups[sid].append((p, n, {(b, name): d for b, name, d in records}))
+                dims.update(entry["dims"])
+                cleanup.setdefault(p, []).append((n, token_of.get(n, "")))
+                applied += 1
+        if groups:
+            await self._apply_series(groups, dims)
+        for p, done in cleanup.items():
+            self._done[p].extend(done)
+        return applied
+
+    # -- read -------------------------------------------------------------------------------
+    async def series(self) -> dict[str, dict[str, str]]:
+        raw: dict[str, str] = await self.client.hgetall(self.keys.series_index())  # type: ignore[assignment]
+        self.round_trips += 1
+        return {sid: json.loads(dims) for sid, dims in raw.items()}
+
+    async def read_buckets(
+        self, series: Sequence[str], first_bucket: int | None = None, last_bucket: int | None = None
+    ) -> dict[str, dict[int, dict[str, float]]]:
+        low = "-inf" if first_bucket is None else first_bucket
+        high = "+inf" if last_bucket is None else last_bucket
+        pipe = self.client.pipeline(transaction=False)
+        for sid in series:
+            pipe.zrangebyscore(self.keys.buckets(sid), low, high)
+        bucket_lists: list[list[str]] = await pipe.execute()
+        self.round_trips += 1
+        pipe = self.client.pipeline(transaction=False)
+        wanted: list[tuple[str, int]] = []
+        for sid, buckets in zip(series, bucket_lists, strict=True):
+            for b in buckets:
+                wanted.append((sid, int(b)))
+                pipe.hgetall(self.keys.aggregate(sid, int(b)))
+        out: dict[str, dict[int, dict[str, float]]] = {sid: {} for sid in series}
+        if not wanted:
+            return out
+        values: list[dict[str, str]] = await pipe.execute()
+        self.round_trips += 1
+        for (sid, bucket), data in zip(wanted, values, strict=True):
+            if data:
+                out[sid][bucket] = {k: float(v) for k, v in data.items()}
+        return out
