@@ -55,8 +55,13 @@ def worker(config_file: Path | None) -> None:
     from cxstream.agents.app import create_app
     from cxstream.logs import configure_logging
 
+    from cxstream.producing import ensure_topics
+
     settings = _settings(config_file)
     configure_logging(settings.log_level)
+    # Create the topics with the configured partition count before anyone auto-creates
+    # them with the broker's default (state partitions follow the topic partitions).
+    asyncio.run(ensure_topics(settings))
     app = create_app(settings)
     faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 
@@ -195,3 +200,18 @@ def demo(config_file: Path | None, days: int, seed: int, rate: float) -> None:
     from cxstream.demo import run_demo
 
     sys.exit(run_demo(_settings(config_file), days=days, seed=seed, rate=rate))
+
+
+@main.command()
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def nab(data_dir: Path, out: Path, seed: int) -> None:
+    """Run the default detector over a NAB corpus and write one scored CSV per series."""
+    from cxstream.nab import run_nab
+
+    summary = run_nab(data_dir, out, seed=seed)
+    click.echo(
+        f"{summary.files} files, {summary.rows} rows -> {summary.out_dir} "
+        f"({summary.microseconds_per_row:.1f} us/row)"
+    )

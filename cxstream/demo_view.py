@@ -83,18 +83,12 @@ class WorkerStats:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> WorkerStats:
-        def number(name: str) -> int:
-            value = data.get(name, 0)
-            return int(value) if isinstance(value, int | float) else 0
-
+        """Parse the ``/stats/`` body; missing or non-numeric totals count as 0."""
+        names = ("received", "accepted", "duplicates", "dead_lettered", "held", "retries")
+        numbers = {n: data.get(n) for n in names}
         return cls(
             ready=bool(data.get("ready", False)),
-            received=number("received"),
-            accepted=number("accepted"),
-            duplicates=number("duplicates"),
-            dead_lettered=number("dead_lettered"),
-            held=number("held"),
-            retries=number("retries"),
+            **{n: int(v) if isinstance(v, int | float) else 0 for n, v in numbers.items()},
         )
 
 
@@ -180,7 +174,7 @@ class LiveFigures:
     refresh reads everything again (for the final figures).
     """
 
-    def __init__(self, store: StateStore, bucket_seconds: int, margin_s: float = 86_400) -> None:
+    def __init__(self, store: StateStore, bucket_seconds: int, margin_s: float = 43_200) -> None:
         self._store = store
         self._bucket_s = bucket_seconds
         self._per_day = max(1, 86_400 // bucket_seconds)
@@ -288,33 +282,29 @@ def _carrier_rank(row: CarrierRow) -> tuple[bool, float, float]:
 # -- cell formatting ----------------------------------------------------------------------
 
 
-def _nps_cell(nps: float | None, reference: float | None) -> Text:
-    if nps is None:
+def _graded(text: str | None, *, bad: bool, warn: bool) -> Text:
+    if text is None:
         return Text("-", style="dim")
-    style = ""
-    if reference is not None and nps < reference - _NPS_BAD_GAP:
-        style = "bold red"
-    elif reference is not None and nps < reference - _NPS_WARN_GAP:
-        style = "yellow"
-    return Text(f"{nps:.1f}", style=style)
+    return Text(text, style="bold red" if bad else "yellow" if warn else "")
+
+
+def _nps_cell(nps: float | None, reference: float | None) -> Text:
+    """Red when ``nps`` is more than 10 points below ``reference``, yellow past 5."""
+    gap = reference - nps if nps is not None and reference is not None else 0.0
+    text = None if nps is None else f"{nps:.1f}"
+    return _graded(text, bad=gap > _NPS_BAD_GAP, warn=gap > _NPS_WARN_GAP)
 
 
 def _detractor_cell(rate: float | None, reference: float | None) -> Text:
-    if rate is None:
-        return Text("-", style="dim")
-    style = ""
-    if reference is not None and rate > reference + _DETRACTOR_BAD_GAP:
-        style = "bold red"
-    elif reference is not None and rate > reference + _DETRACTOR_WARN_GAP:
-        style = "yellow"
-    return Text(f"{100.0 * rate:.1f}%", style=style)
+    excess = rate - reference if rate is not None and reference is not None else 0.0
+    text = None if rate is None else f"{100.0 * rate:.1f}%"
+    return _graded(text, bad=excess > _DETRACTOR_BAD_GAP, warn=excess > _DETRACTOR_WARN_GAP)
 
 
 def _late_cell(rate: float | None) -> Text:
-    if rate is None:
-        return Text("-", style="dim")
-    style = "bold red" if rate > _LATE_BAD else "yellow" if rate > _LATE_WARN else ""
-    return Text(f"{100.0 * rate:.1f}%", style=style)
+    text = None if rate is None else f"{100.0 * rate:.1f}%"
+    late = rate or 0.0
+    return _graded(text, bad=late > _LATE_BAD, warn=late > _LATE_WARN)
 
 
 def _figure_cells(figures: SegmentFigures, shop: SegmentFigures) -> list[Text]:
@@ -348,11 +338,11 @@ def _countries_table(board: FigureBoard) -> Table:
         table.add_row(
             row.name, *_figure_cells(row.day, shop.day), *_figure_cells(row.total, shop.total)
         )
+    table.add_section()
     table.add_row(
         Text("all", style="bold"),
         *_figure_cells(shop.day, shop.day),
         *_figure_cells(shop.total, shop.total),
-        end_section=False,
     )
     return table
 

@@ -1,0 +1,19 @@
+# cxstream worker image: `docker run IMAGE worker` (the entrypoint is the cxstream CLI).
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY cxstream ./cxstream
+COPY agents ./agents
+RUN pip install --no-cache-dir build && python -m build --wheel --outdir /wheels .
+
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 cxstream
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+USER cxstream
+WORKDIR /home/cxstream
+ENV CXSTREAM_DATADIR=/home/cxstream/data \
+    CXSTREAM_WEB_PORT=6066
+EXPOSE 6066
+ENTRYPOINT ["cxstream"]
+CMD ["worker"]
