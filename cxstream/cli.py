@@ -54,7 +54,6 @@ def worker(config_file: Path | None) -> None:
 
     from cxstream.agents.app import create_app
     from cxstream.logs import configure_logging
-
     from cxstream.producing import ensure_topics
 
     settings = _settings(config_file)

@@ -22,6 +22,7 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,14 +59,15 @@ from cxstream.redis_store import RedisStateStore
 
 __all__ = ["DemoError", "RateMeter", "StreamFeeder", "WorkerProcess", "demo_config", "run_demo"]
 
-BROKER_ENV = "CXSTREAM_BROKER"
-REDIS_ENV = "CXSTREAM_REDIS_URL"
+_BROKER_ENV = "CXSTREAM_BROKER"
+_REDIS_ENV = "CXSTREAM_REDIS_URL"
 _INVALID_RATE = 0.001
 _REFRESH_S = 1.0
 _STALL_TIMEOUT_S = 180.0
 _EXIT_INTERRUPTED = 130
 _PLAIN_WIDTH = 132
 _SETTINGS_FILE = "worker-settings.json"
+_DATA_DIR = "worker-data"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -304,22 +306,22 @@ def _start_servers(
     """Start what the environment does not provide; return the settings the demo uses."""
     run = secrets.token_hex(3)
     update: dict[str, Any] = {}
-    if os.environ.get(BROKER_ENV):
+    if os.environ.get(_BROKER_ENV):
         topics = {name: f"cx.demo-{run}.{name}" for name in TopicNames.model_fields}
         update.update(topics=TopicNames(**topics), app_id=f"cxstream-demo-{run}")
-        say(console, f"  broker  {settings.broker} (from {BROKER_ENV}), topics cx.demo-{run}.*")
+        say(console, f"  broker  {settings.broker} (from {_BROKER_ENV}), topics cx.demo-{run}.*")
     else:
         kafka = stack.enter_context(EmbeddedKafka(log_path=workdir / "tansu.log"))
         update.update(broker=kafka.bootstrap, session_timeout_s=2.0, rebalance_timeout_s=4.0)
         say(console, f"  broker  embedded Tansu at {kafka.bootstrap} (pid {kafka.pid})")
-    if os.environ.get(REDIS_ENV):
+    if os.environ.get(_REDIS_ENV):
         update["key_prefix"] = f"cxdemo-{run}"
-        say(console, f"  redis   {settings.redis_url} (from {REDIS_ENV}), key prefix cxdemo-{run}")
+        say(console, f"  redis   {settings.redis_url} (from {_REDIS_ENV}), key prefix cxdemo-{run}")
     else:
         redis = stack.enter_context(EmbeddedRedis(log_path=workdir / "redis.log"))
         update["redis_url"] = redis.url
         say(console, f"  redis   embedded Redis at {redis.url} (pid {redis.pid})")
-    update.update(web_port=free_port(), datadir=workdir / "worker-data", log_level="warning")
+    update.update(web_port=free_port(), datadir=workdir / _DATA_DIR, log_level="warning")
     return settings.model_copy(update=update)
 
 
@@ -546,4 +548,5 @@ def run_demo(
         finally:
             stack.close()
             (workdir / _SETTINGS_FILE).unlink(missing_ok=True)
+            shutil.rmtree(workdir / _DATA_DIR, ignore_errors=True)
             say(console, f"stopped; logs are in {workdir}")

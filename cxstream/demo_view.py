@@ -388,10 +388,10 @@ def board_tables(board: FigureBoard, width: int = _SIDE_BY_SIDE_WIDTH) -> Render
     ``width`` allows)."""
     channels, carriers = _channels_table(board), _carriers_table(board)
     if width < _SIDE_BY_SIDE_WIDTH:
-        return Group(_countries_table(board), channels, carriers)
+        return Group(_countries_table(board), Text(""), channels, Text(""), carriers)
     lower = Table.grid(padding=(0, 4))
     lower.add_row(channels, carriers)
-    return Group(_countries_table(board), lower)
+    return Group(_countries_table(board), Text(""), lower)
 
 
 # -- progress -----------------------------------------------------------------------------

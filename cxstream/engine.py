@@ -86,17 +86,17 @@ class Engine:
     def _partition(self, key: str) -> int:
         return partition_for(key, self.options.partitions)
 
-    def _request(self, batch: Sequence[Envelope]) -> StateRequest:
+    def _request(self, batch: Sequence[Envelope], partitions: list[int]) -> StateRequest:
         request = StateRequest()
-        for env in batch:
+        for env, p in zip(batch, partitions, strict=True):
             event = env.event
-            p = self._partition(event.key)
             request.seen.setdefault((p, event.ts.date()), []).append(event.event_id)
-            order_id = getattr(event, "order_id", None)
-            if order_id:
-                request.orders.add((p, order_id))
-            if not isinstance(event, LogisticsEvent):
-                request.customers.add((self._partition(event.customer_id), event.customer_id))
+            if isinstance(event, LogisticsEvent):
+                request.orders.add((p, event.order_id))
+                continue
+            if isinstance(event, FeedbackEvent) and event.order_id:
+                request.orders.add((p, event.order_id))
+            request.customers.add((self._partition(event.customer_id), event.customer_id))
         return request
 
     async def process(self, batch: Sequence[Envelope]) -> BatchOutcome:
@@ -115,7 +115,8 @@ class Engine:
         outcome = BatchOutcome()
         if not batch:
             return outcome
-        snapshot = await self.store.load(self._request(batch))
+        partitions = [self._partition(env.event.key) for env in batch]
+        snapshot = await self.store.load(self._request(batch, partitions))
         seen = snapshot.seen
         orders = {oid: OrderState.from_json(oid, raw) for oid, raw in snapshot.orders.items()}
         profiles = {
@@ -127,13 +128,13 @@ class Engine:
         bucket_seconds = self.options.bucket_seconds
         combos = self.options.series
 
-        for env in batch:
+        for env, p in zip(batch, partitions, strict=True):
             event = env.event
             if event.event_id in seen:
                 outcome.duplicates += 1
                 continue
             seen.add(event.event_id)
-            part = changes.partition(self._partition(event.key))
+            part = changes.partition(p)
             part.seen.setdefault(event.ts.date(), []).append(event.event_id)
             outcome.accepted += 1
             outcome.by_kind[event.kind] += 1

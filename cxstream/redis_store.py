@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from pydantic_core import to_json
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 
 from cxstream.config import Settings
 from cxstream.keys import KeyLayout
@@ -101,8 +103,6 @@ end
 return applied
 """
 
-_COMPACT = (",", ":")
-
 
 def connect_redis(settings: Settings) -> aioredis.Redis | RedisCluster:
     """A client for the configured Redis (or Redis Cluster), with bounded timeouts."""
@@ -120,16 +120,15 @@ def connect_redis(settings: Settings) -> aioredis.Redis | RedisCluster:
     return aioredis.Redis.from_url(settings.redis_url, **options)
 
 
-def _journal_payload(contributions: dict[str, Counters], dims: dict[str, dict[str, str]]) -> str:
-    return json.dumps(
+def _journal_payload(contributions: dict[str, Counters], dims: dict[str, dict[str, str]]) -> bytes:
+    return to_json(
         {
             "series": {
-                sid: [[bucket, name, delta] for (bucket, name), delta in counters.items()]
+                sid: [(bucket, name, delta) for (bucket, name), delta in counters.items()]
                 for sid, counters in contributions.items()
             },
             "dims": {sid: dims[sid] for sid in contributions},
-        },
-        separators=_COMPACT,
+        }
     )
 
 
@@ -155,8 +154,7 @@ class RedisStateStore:
         self.order_ttl_s = order_ttl_s
         self.profile_ttl_s = profile_ttl_s
         self.round_trips = 0
-        self._commit_script = client.register_script(_COMMIT_PARTITION)
-        self._series_script = client.register_script(_APPLY_SERIES)
+        self._shas: dict[str, str] = {}
         self._known_series: set[str] = set()
         self._done: dict[int, list[tuple[int, str]]] = defaultdict(list)
 
@@ -227,8 +225,35 @@ class RedisStateStore:
         for p, part in changes.partitions.items():
             self._done[p].append((numbers[p], part.token))
 
+    async def _scripts(self) -> dict[str, str]:
+        """SHA1 of each script, loaded once (and again after Redis lost them)."""
+        if not self._shas:
+            self._shas = {
+                "commit": await self.client.script_load(_COMMIT_PARTITION),
+                "series": await self.client.script_load(_APPLY_SERIES),
+            }
+        return self._shas
+
+    async def _execute(self, fill: Callable[[Any, dict[str, str]], None]) -> list[Any]:
+        """Run one pipeline built by ``fill(pipe, shas)``; reload the scripts once if Redis
+        restarted without them (every script here may safely run twice)."""
+        for attempt in range(2):
+            shas = await self._scripts()
+            pipe = self.client.pipeline(transaction=False)
+            fill(pipe, shas)
+            try:
+                results: list[Any] = await pipe.execute()
+            except NoScriptError:
+                self._shas = {}
+                if attempt:
+                    raise
+                continue
+            self.round_trips += 1
+            return results
+        raise AssertionError("unreachable")
+
     async def _commit(self, changes: StateChanges) -> dict[int, int]:
-        pipe = self.client.pipeline(transaction=False)
+        calls: list[tuple[list[str], list[Any]]] = []
         order: list[int] = []
         dedup_ttl = int(self.dedup_ttl_s)
         order_ttl = int(self.order_ttl_s)
@@ -249,20 +274,24 @@ class RedisStateStore:
             payload = (
                 _journal_payload(part.contributions, changes.series_dims)
                 if part.contributions
-                else ""
+                else b""
             )
-            args = [
+            args: list[Any] = [
                 part.token,
-                json.dumps(seen, separators=_COMPACT),
+                to_json(seen),
                 dedup_ttl,
-                json.dumps(values, separators=_COMPACT),
+                to_json(values),
                 payload,
-                json.dumps(self._done.get(p, []), separators=_COMPACT),
+                to_json(self._done.get(p, [])),
             ]
-            await self._commit_script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
+            calls.append((keys, args))
             order.append(p)
-        results = await pipe.execute()
-        self.round_trips += 1
+
+        def fill(pipe: Any, shas: dict[str, str]) -> None:
+            for keys, args in calls:
+                pipe.evalsha(shas["commit"], len(keys), *keys, *args)
+
+        results = await self._execute(fill)
         for p in order:
             self._done.pop(p, None)
         return {p: int(n) for p, n in zip(order, results, strict=True)}
@@ -274,7 +303,8 @@ class RedisStateStore:
     ) -> None:
         ttl = int(self.retention_s)
         keep = max(1, int(self.retention_s // self.bucket_seconds))
-        pipe = self.client.pipeline(transaction=False)
+        calls: list[tuple[list[str], list[Any]]] = []
+        new_series: list[str] = []
         for series, series_groups in groups.items():
             bucket_index: dict[int, int] = {}
             encoded: list[tuple[int, int, list[tuple[int, str, int]]]] = []
@@ -288,17 +318,17 @@ class RedisStateStore:
                 encoded.append((p, n, records))
             keys = [self.keys.watermarks(series), self.keys.buckets(series)]
             keys.extend(self.keys.aggregate(series, b) for b in bucket_index)
-            args = [
-                ttl,
-                keep,
-                json.dumps(list(bucket_index)),
-                json.dumps(encoded, separators=_COMPACT),
-            ]
-            await self._series_script(keys=keys, args=args, client=pipe)  # type: ignore[arg-type]
+            calls.append((keys, [ttl, keep, to_json(list(bucket_index)), to_json(encoded)]))
             if series not in self._known_series:
+                new_series.append(series)
+
+        def fill(pipe: Any, shas: dict[str, str]) -> None:
+            for keys, args in calls:
+                pipe.evalsha(shas["series"], len(keys), *keys, *args)
+            for series in new_series:
                 pipe.hsetnx(self.keys.series_index(), series, json.dumps(dims[series]))
-        await pipe.execute()
-        self.round_trips += 1
+
+        await self._execute(fill)
         self._known_series.update(groups)
 
     async def recover(self, partitions: Iterable[int]) -> int:
