@@ -40,6 +40,10 @@ def _faust_settings(settings: Settings) -> dict[str, Any]:
         "broker_commit_every": 10_000,
         "broker_commit_interval": 1.0,
         "stream_buffer_maxsize": max(4096, settings.batch_size * 2),
+        # Held or in-flight events are not acknowledged at shutdown: they are read again
+        # after a restart, and their state writes are idempotent. Waiting for them would
+        # only delay the shutdown.
+        "stream_wait_empty": False,
         "producer_linger_ms": 5,
         "web_enabled": settings.web_port > 0,
         "web_port": settings.web_port or 6066,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import resource
@@ -35,24 +34,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
 import redis
 
 from bench.memory import MemoryReport, measure_memory
 from cxstream.config import Settings, TopicNames
-from cxstream.embedded import EmbeddedKafka, EmbeddedRedis, free_port
+from cxstream.embedded import EmbeddedKafka, EmbeddedRedis
 from cxstream.generator import GeneratorConfig, generate_events, write_jsonl
 from cxstream.producing import produce_files
+from cxstream.worker_process import ChildProcess, WorkerProcess, WorkerProcessError
 
 __all__ = ["main"]
 
@@ -61,94 +57,10 @@ TARGET_ROUND_TRIPS = 0.05
 TARGET_REPLAY_EPS = 30_000.0
 
 _POLL_S = 0.1
-_STOP_TIMEOUT_S = 20.0
-_PR_SET_PDEATHSIG = 1
-
-
-# --------------------------------------------------------------------------------------
-# Child processes
-# --------------------------------------------------------------------------------------
-
-
-def _death_signal_hook() -> Callable[[], None] | None:
-    """Pre-exec hook: the child gets SIGTERM if this process dies without cleaning up."""
-    if not sys.platform.startswith("linux"):
-        return None
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
-
-    return hook
-
-
-class Child:
-    """A child process in its own session, its output in a log file; stopped as a group."""
-
-    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None):
-        self.name = name
-        self.log = log
-        self._log_file: IO[bytes] = log.open("wb")
-        self.process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_death_signal_hook(),
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def signal_group(self, sig: signal.Signals) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, sig)
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = _STOP_TIMEOUT_S) -> int:
-        """Signal the group, SIGKILL it if it outlives ``timeout``; return the exit code."""
-        self.signal_group(sig)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.signal_group(signal.SIGKILL)
-            self.process.wait()
-        self._log_file.close()
-        return self.process.returncode
-
-    def tail(self, lines: int = 30) -> str:
-        if not self.log.exists():
-            return ""
-        text = self.log.read_bytes()[-32768:].decode("utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-
-@contextlib.contextmanager
-def running(child: Child) -> Iterator[Child]:
-    """Stop ``child`` on the way out, however the block ends."""
-    try:
-        yield child
-    finally:
-        child.stop()
 
 
 class BenchError(RuntimeError):
-    """A benchmark step failed (a child exited, or nothing happened before the timeout)."""
-
-
-def _fail(child: Child, reason: str) -> BenchError:
-    return BenchError(f"{child.name}: {reason}; last log lines:\n{child.tail() or '(empty)'}")
+    """A benchmark step cannot be run (a tool it needs is missing)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -219,38 +131,33 @@ def run_bare(
         "--datadir",
         str(work / f"{group}-data"),
     ]
-    child = Child("bare faust", argv, work / f"{group}.log", env=_child_env())
-    with running(child):
+    child = ChildProcess(argv, log_path=work / f"{group}.log", name="bare faust", env=_child_env())
+    with child:
         deadline = time.monotonic() + timeout
         while not result.exists():
-            if not child.alive():
-                raise _fail(child, f"exited with code {child.process.returncode}")
+            if not child.running:
+                raise child.failure(f"exited with code {child.returncode}")
             if time.monotonic() > deadline:
-                raise _fail(child, f"did not count {expect} events within {timeout:.0f}s")
+                raise child.failure(f"did not count {expect} events within {timeout:.0f}s")
             time.sleep(0.2)
     body = json.loads(result.read_text())
     return float(body["events_per_s"]), float(body["elapsed_s"]), float(body["cpu_s"])
 
 
-def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
+def _python_path() -> dict[str, str]:
+    """``PYTHONPATH`` with this checkout first, so that children import its packages."""
     root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    env.update(extra or {})
-    return env
+    return {"PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
 
 
-def _stats(port: int) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/", timeout=2.0) as resp:
-            body: dict[str, Any] = json.loads(resp.read())
-            return body
-    except (OSError, ValueError, urllib.error.URLError):
-        return None
+def _child_env() -> dict[str, str]:
+    return {**os.environ, **_python_path()}
 
 
-def _process_cpu_s(pid: int) -> float | None:
+def _process_cpu_s(pid: int | None) -> float | None:
     """CPU seconds (user + system) used so far by process ``pid``, where /proc has them."""
+    if pid is None:
+        return None
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -279,42 +186,41 @@ def run_worker(
     profile: Path | None,
 ) -> Round:
     """Run the cxstream worker until it has processed ``expect`` events; return its figures."""
-    port = free_port()
-    names = settings.topics
-    env = _child_env(
-        {
-            "CXSTREAM_BROKER": settings.broker,
-            "CXSTREAM_REDIS_URL": settings.redis_url,
-            "CXSTREAM_KEY_PREFIX": prefix,
-            "CXSTREAM_APP_ID": group,
-            "CXSTREAM_WEB_PORT": str(port),
-            "CXSTREAM_DATADIR": str(work / f"{group}-data"),
-            "CXSTREAM_SESSION_TIMEOUT_S": "2",
-            "CXSTREAM_REBALANCE_TIMEOUT_S": "4",
-            "CXSTREAM_PARTITIONS": str(settings.partitions),
-            "CXSTREAM_LOG_LEVEL": "warning",
-            "CXSTREAM_TOPICS__FEEDBACK": names.feedback,
-            "CXSTREAM_TOPICS__LOGISTICS": names.logistics,
-            "CXSTREAM_TOPICS__CUSTOMERS": names.customers,
-            "CXSTREAM_TOPICS__DEADLETTER": names.deadletter,
+    worker_settings = settings.model_copy(
+        update={
+            "key_prefix": prefix,
+            "app_id": group,
+            "session_timeout_s": 2.0,
+            "rebalance_timeout_s": 4.0,
+            "log_level": "warning",
         }
     )
-    argv = [sys.executable, "-m", "cxstream", "worker"]
     calls_before = _command_calls(redis_client)
-    child = Child("cxstream worker", argv, work / f"{group}.log", env=env)
-    spy: Child | None = None
-    with running(child):
+    worker = WorkerProcess(worker_settings, work, group, extra_env=_python_path())
+    spy: ChildProcess | None = None
+    with worker:
         if profile is not None:
-            spy = _start_py_spy(child.pid, profile, work)
+            spy = _start_py_spy(worker, profile, work)
         try:
-            start, stats = _wait_for_first_event(child, port, timeout)
-            t0, n0 = start
-            cpu0, redis_cpu0 = _process_cpu_s(child.pid), _redis_cpu_s(redis_client)
-            end, stats = _wait_until_done(child, port, expect, timeout)
-            cpu1, redis_cpu1 = _process_cpu_s(child.pid), _redis_cpu_s(redis_client)
+            stats = worker.wait_until(
+                lambda s: bool(s.get("ready")) and _processed(s) > 0,
+                timeout,
+                "the first processed event",
+                poll_s=_POLL_S,
+            )
+            t0, n0 = time.perf_counter(), _processed(stats)
+            cpu0, redis_cpu0 = _process_cpu_s(worker.pid), _redis_cpu_s(redis_client)
+            stats = worker.wait_until(
+                lambda s: _processed(s) >= expect and not s.get("held"),
+                timeout,
+                f"all {expect} events processed, none held",
+                poll_s=_POLL_S,
+            )
+            end = time.perf_counter()
+            cpu1, redis_cpu1 = _process_cpu_s(worker.pid), _redis_cpu_s(redis_client)
         finally:
             if spy is not None:
-                spy.stop(signal.SIGINT, timeout=60.0)
+                spy.stop(60.0, sig=signal.SIGINT)
     calls_after = _command_calls(redis_client)
     calls = {k: v - calls_before.get(k, 0) for k, v in calls_after.items()}
     calls = {k: v for k, v in calls.items() if v > 0}
@@ -338,53 +244,16 @@ def run_worker(
 
 
 def _processed(stats: dict[str, Any]) -> int:
-    return int(stats["accepted"]) + int(stats["duplicates"]) + int(stats["dead_lettered"])
+    return sum(int(stats.get(name, 0)) for name in ("accepted", "duplicates", "dead_lettered"))
 
 
-def _wait_for_first_event(
-    child: Child, port: int, timeout: float
-) -> tuple[tuple[float, int], dict[str, Any]]:
-    """Poll until the worker has processed something; return ((time, processed), stats)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if not child.alive():
-            raise _fail(child, f"exited with code {child.process.returncode}")
-        if time.monotonic() > deadline:
-            raise _fail(child, f"processed nothing within {timeout:.0f}s")
-        stats = _stats(port)
-        now = time.perf_counter()
-        if stats and stats.get("ready") and _processed(stats) > 0:
-            return (now, _processed(stats)), stats
-        time.sleep(_POLL_S)
-
-
-def _wait_until_done(
-    child: Child, port: int, expect: int, timeout: float
-) -> tuple[float, dict[str, Any]]:
-    """Poll until all ``expect`` events are processed and none is held; return (time, stats)."""
-    deadline = time.monotonic() + timeout
-    last: dict[str, Any] = {}
-    while True:
-        if not child.alive():
-            raise _fail(child, f"exited with code {child.process.returncode}")
-        if time.monotonic() > deadline:
-            raise _fail(child, f"stuck at {last} (expected {expect} events) after {timeout:.0f}s")
-        stats = _stats(port)
-        now = time.perf_counter()
-        if stats:
-            last = stats
-            if _processed(stats) >= expect and not stats.get("held"):
-                return now, stats
-        time.sleep(_POLL_S)
-
-
-def _start_py_spy(pid: int, out: Path, work: Path) -> Child:
+def _start_py_spy(worker: WorkerProcess, out: Path, work: Path) -> ChildProcess:
     exe = shutil.which("py-spy")
     if exe is None:
         raise BenchError("--profile-worker needs py-spy on PATH (pip install py-spy)")
     fmt = {".svg": "flamegraph", ".json": "speedscope"}.get(out.suffix, "raw")
-    argv = [exe, "record", "--pid", str(pid), "--rate", "97", "--format", fmt, "-o", str(out)]
-    return Child("py-spy", argv, work / "py-spy.log")
+    argv = [exe, "record", "--pid", str(worker.pid), "--rate", "97", "--format", fmt]
+    return ChildProcess([*argv, "-o", str(out)], log_path=work / "py-spy.log").start()
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> None:
@@ -415,22 +284,23 @@ def run_replay(path: Path, store: str, work: Path, pin: bool, timeout: float) ->
         argv = [taskset, "-c", "0", *argv]
     started = time.perf_counter()
     cpu_before = _children_cpu_s()
-    child = Child(f"replay --store {store}", argv, work / f"replay-{store}.log", env=_child_env())
-    with running(child):
+    log_path = work / f"replay-{store}.log"
+    child = ChildProcess(argv, log_path=log_path, name=f"replay --store {store}", env=_child_env())
+    with child:
         try:
-            code = child.process.wait(timeout=timeout)
+            code = child.wait(timeout)
         except subprocess.TimeoutExpired as exc:
-            raise _fail(child, f"did not finish within {timeout:.0f}s") from exc
+            raise child.failure(f"did not finish within {timeout:.0f}s") from exc
         wall = time.perf_counter() - started
         if code != 0:
-            raise _fail(child, f"exited with code {code}")
+            raise child.failure(f"exited with code {code}")
     summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
     summary["wall_s"] = wall
     cpu = _children_cpu_s() - cpu_before
     summary["cpu_s"] = cpu
     summary["events_per_cpu_s"] = summary["events_read"] / cpu if cpu > 0 else None
     summary["pinned"] = bool(taskset)
-    summary["line"] = child.tail(1)
+    summary["line"] = child.log_tail(1)
     return summary
 
 
@@ -724,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("interrupted; stopped every process this run started")
         return 130
-    except BenchError as exc:
+    except (BenchError, WorkerProcessError) as exc:
         _say(f"failed: {exc}")
         return 1
 

@@ -193,12 +193,19 @@ def replay(
 @_CONFIG_OPTION
 @click.option("--days", type=click.IntRange(1, 60), default=14, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--rate", type=float, default=2000.0, show_default=True, help="events per second")
-def demo(config_file: Path | None, days: int, seed: int, rate: float) -> None:
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=1.0),
+    default=2000.0,
+    show_default=True,
+    help="events per second",
+)
+@click.option("--follow/--no-follow", default=True, hidden=True)
+def demo(config_file: Path | None, days: int, seed: int, rate: float, follow: bool) -> None:
     """Start an embedded broker, Redis and worker, feed a generated stream, show live figures."""
     from cxstream.demo import run_demo
 
-    sys.exit(run_demo(_settings(config_file), days=days, seed=seed, rate=rate))
+    sys.exit(run_demo(_settings(config_file), days=days, seed=seed, rate=rate, follow=follow))
 
 
 @main.command()

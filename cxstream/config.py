@@ -2,18 +2,25 @@
 
 Every setting can be given as an environment variable with the prefix
 ``CXSTREAM_`` (nested ones with ``__``, e.g. ``CXSTREAM_TOPICS__FEEDBACK``) or in a
-YAML/JSON/TOML file passed with ``--config``; the environment wins over the file.
-Secrets are :class:`~pydantic.SecretStr` and never printed.
+file passed with ``--config``: YAML (``.yaml``/``.yml``), JSON (``.json``) or TOML
+(``.toml``), chosen by the file's suffix in any case; the environment wins over the
+file. Secrets are :class:`~pydantic.SecretStr` and never printed.
 """
 
 from __future__ import annotations
 
+import json
+import tomllib
+from collections.abc import Callable
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    JsonConfigSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -133,14 +140,82 @@ class Settings(BaseSettings):
         return self.model_dump(mode="json")
 
 
+_KIND_OF_VALUE = {
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
+
+
+def _settings_mapping(data: object, path: Path | Traversable, kind: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        found = _KIND_OF_VALUE.get(type(data), f"a value of type {type(data).__name__}")
+        raise ValueError(
+            f"config file {path} must hold a {kind} mapping of setting names to values at the"
+            f" top level, not {found}"
+        )
+    return data
+
+
+class _JsonFile(JsonConfigSettingsSource):
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        try:
+            data: object = super()._read_file(file_path)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config file {file_path} is not valid JSON: {exc}") from exc
+        return _settings_mapping(data, file_path, "JSON")
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        try:
+            data: object = super()._read_file(file_path)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"config file {file_path} is not valid TOML: {exc}") from exc
+        return _settings_mapping(data, file_path, "TOML")
+
+
+class _YamlFile(YamlConfigSettingsSource):
+    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
+        try:
+            data: object = super()._read_file(file_path)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"config file {file_path} is not valid YAML: {exc}") from exc
+        return _settings_mapping(data, file_path, "YAML")
+
+
+def _file_source(path: Path) -> Callable[[type[BaseSettings]], PydanticBaseSettingsSource]:
+    """How to read ``path``, chosen by its suffix (in any case)."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return lambda settings_cls: _JsonFile(settings_cls, json_file=path)
+    if suffix == ".toml":
+        return lambda settings_cls: _TomlFile(settings_cls, toml_file=path)
+    if suffix in (".yaml", ".yml"):
+        return lambda settings_cls: _YamlFile(settings_cls, yaml_file=path)
+    raise ValueError(
+        f"config file {path} has an unsupported type ({suffix or 'no suffix'}):"
+        " use .yaml, .yml, .json or .toml"
+    )
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from (lowest to highest priority) defaults, a file, the environment
-    and explicit overrides."""
+    and explicit overrides.
+
+    The file's format follows its suffix (``.yaml``/``.yml``, ``.json``, ``.toml``, in any
+    case); an unknown suffix, a file that does not parse or one whose top level is not a
+    mapping raises :class:`ValueError` naming the file.
+    """
     if config_file is None:
         return Settings(**overrides)
     path = Path(config_file)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
+    make_source = _file_source(path)
 
     class FileBackedSettings(Settings):
         @classmethod
@@ -152,11 +227,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            file_source: PydanticBaseSettingsSource
-            if path.suffix == ".toml":
-                file_source = TomlConfigSettingsSource(settings_cls, toml_file=path)
-            else:
-                file_source = YamlConfigSettingsSource(settings_cls, yaml_file=path)
+            file_source = make_source(settings_cls)
             return (init_settings, env_settings, file_source, file_secret_settings)
 
     return FileBackedSettings(**overrides)

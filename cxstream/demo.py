@@ -15,28 +15,22 @@ ends (finished, error, Ctrl-C or SIGTERM), it stops every process it started.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
-import ctypes
-import itertools
-import json
 import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import types
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
@@ -44,260 +38,28 @@ from rich.console import Console
 
 from cxstream.clock import Clock, SystemClock
 from cxstream.config import Settings, TopicNames
-from cxstream.demo_view import DemoDisplay, DemoView, LiveFigures, WorkerStats, say
-from cxstream.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedServerError, free_port
-from cxstream.generator import (
-    AppNpsDropIncident,
-    CarrierDelayIncident,
-    GeneratorConfig,
-    Incident,
-    default_countries,
-    generate_lines,
-)
-from cxstream.producing import ensure_topics, kafka_client_options, route
+from cxstream.demo_feed import LineCounter, RateMeter, StreamFeeder, demo_config
+from cxstream.demo_figures import LiveFigures
+from cxstream.demo_view import DemoDisplay, DemoView, WorkerStats, say
+from cxstream.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedServerError
+from cxstream.generator import GeneratorConfig, generate_lines
+from cxstream.producing import ensure_topics, kafka_client_options
 from cxstream.redis_store import RedisStateStore
+from cxstream.worker_process import WorkerProcess
 
-__all__ = ["DemoError", "RateMeter", "StreamFeeder", "WorkerProcess", "demo_config", "run_demo"]
+__all__ = ["DemoError", "run_demo"]
 
 _BROKER_ENV = "CXSTREAM_BROKER"
 _REDIS_ENV = "CXSTREAM_REDIS_URL"
-_INVALID_RATE = 0.001
 _REFRESH_S = 1.0
 _STALL_TIMEOUT_S = 180.0
 _EXIT_INTERRUPTED = 130
 _PLAIN_WIDTH = 132
-_SETTINGS_FILE = "worker-settings.json"
-_DATA_DIR = "worker-data"
-_PR_SET_PDEATHSIG = 1
+_WORKER_STOP_TIMEOUT_S = 5.0
 
 
 class DemoError(RuntimeError):
     """The demo cannot go on (a child process died, the worker stalled, ...)."""
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A pre-exec hook asking Linux to kill the child if the demo dies without cleanup.
-
-    SIGKILL, because the worker may wait for its broker forever on SIGTERM, and its
-    state in Redis is safe to abandon. Linux ties this to the forking thread, so it is
-    only used from the main thread.
-    """
-    if not sys.platform.startswith("linux") or threading.current_thread() is not (
-        threading.main_thread()
-    ):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return lambda: prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
-
-
-class WorkerProcess:
-    """The Faust worker as a child in its own session, stopped with its whole group.
-
-    :meth:`stop` sends SIGTERM, then SIGKILL after ``stop_timeout`` seconds, and
-    reaps the process; it also runs when the interpreter exits.
-    """
-
-    def __init__(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str],
-        cwd: Path,
-        log_path: Path,
-        web_port: int,
-        stop_timeout: float = 5.0,
-    ) -> None:
-        self._argv = list(argv)
-        self._env = dict(env)
-        self._cwd = cwd
-        self.log_path = log_path
-        self.stats_url = f"http://127.0.0.1:{web_port}/stats/"
-        self._stop_timeout = stop_timeout
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    @property
-    def returncode(self) -> int | None:
-        return self._process.poll() if self._process is not None else None
-
-    def start(self) -> WorkerProcess:
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                self._argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self._cwd,
-                env=self._env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent(),
-            )
-        atexit.register(self.stop)
-        return self
-
-    def _signal(self, sig: signal.Signals) -> None:
-        if self._process is not None and self._process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._process.pid, sig)
-
-    def stop(self) -> None:
-        process = self._process
-        if process is None:
-            return
-        self._signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=self._stop_timeout)
-        except subprocess.TimeoutExpired:
-            self._signal(signal.SIGKILL)
-            process.wait()
-        atexit.unregister(self.stop)
-
-    def log_tail(self, lines: int = 20) -> str:
-        if not self.log_path.exists():
-            return ""
-        text = self.log_path.read_bytes()[-32768:].decode("utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
-
-    def __enter__(self) -> WorkerProcess:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-class RateMeter:
-    """Events per second from a growing count, smoothed over a few seconds."""
-
-    def __init__(self, clock: Clock, half_life_s: float = 2.0) -> None:
-        self._clock = clock
-        self._half_life_s = half_life_s
-        self._last: tuple[float, int] | None = None
-        self.rate = 0.0
-
-    def update(self, count: int) -> float:
-        now = self._clock.monotonic()
-        if self._last is not None and now > self._last[0]:
-            elapsed = now - self._last[0]
-            instant = (count - self._last[1]) / elapsed
-            self.rate += (1.0 - 0.5 ** (elapsed / self._half_life_s)) * (instant - self.rate)
-        self._last = (now, count)
-        return self.rate
-
-
-class StreamFeeder:
-    """Sends generated lines to their topics at ``rate`` lines per second, in order.
-
-    Lines that cannot be routed (malformed ones) go to the feedback topic without a
-    key, as a faulty upstream would send them, so that the worker dead-letters them.
-    """
-
-    def __init__(
-        self, lines: Iterator[dict[str, Any] | str], settings: Settings, rate: float, clock: Clock
-    ) -> None:
-        self._lines = lines
-        self._settings = settings
-        self._fallback = settings.topics.feedback
-        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        self._rate = rate
-        self._clock = clock
-        self._chunk = max(50, min(5000, int(rate / 20)))
-        self.produced = 0
-        self.done = False
-        #: Event time of the latest event the broker acknowledged.
-        self.stream_time: datetime | None = None
-
-    def _next_chunk(self) -> tuple[list[tuple[str, bytes | None, bytes]], str | None]:
-        """Generate, encode and route the next lines (CPU work, so it runs in a thread)."""
-        records: list[tuple[str, bytes | None, bytes]] = []
-        latest: str | None = None
-        for item in itertools.islice(self._lines, self._chunk):
-            if isinstance(item, str):
-                raw = item.encode("utf-8")
-            else:
-                raw, latest = self._encode(item).encode("utf-8"), item.get("ts", latest)
-            target = route(raw, self._settings)
-            topic, key = (self._fallback, None) if isinstance(target, str) else target
-            records.append((topic, key, raw))
-        return records, latest
-
-    async def run(self, producer: AIOKafkaProducer) -> None:
-        """Send every line, a chunk at a time, pacing the chunks to the rate."""
-        started = self._clock.monotonic()
-        while True:
-            records, latest = await asyncio.to_thread(self._next_chunk)
-            if not records:
-                break
-            sent = [await producer.send(topic, value=raw, key=key) for topic, key, raw in records]
-            await asyncio.gather(*sent)
-            self.produced += len(records)
-            if latest is not None:
-                self.stream_time = datetime.fromisoformat(latest).astimezone(UTC)
-            delay = started + self.produced / self._rate - self._clock.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        self.done = True
-
-
-def demo_config(*, days: int, seed: int, start: datetime) -> GeneratorConfig:
-    """The generated shop: default countries, a carrier delay and an app NPS drop."""
-    countries = default_countries()
-    span = timedelta(days=days)
-    delayed = countries[min(4, len(countries) - 1)]
-    delay_start = start + span * 0.4
-    drop_start = start + span * 0.7
-    incidents: tuple[Incident, ...] = (
-        CarrierDelayIncident(
-            country=delayed.code,
-            carrier=delayed.carriers[0].name,
-            start=delay_start,
-            end=delay_start + min(timedelta(days=2), span * 0.25),
-            extra_delay_days=2.0,
-        ),
-        AppNpsDropIncident(
-            country=countries[0].code,
-            start=drop_start,
-            end=drop_start + min(timedelta(days=1.5), span * 0.25),
-        ),
-    )
-    return GeneratorConfig(
-        days=days, seed=seed, start=start, invalid_rate=_INVALID_RATE, incidents=incidents
-    )
-
-
-class _LineCounter:
-    """Counts the lines of the stream in a background thread, for the progress total."""
-
-    def __init__(self, config: GeneratorConfig) -> None:
-        self.total: int | None = None
-        self._config = config
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._count, name="demo-line-count", daemon=True)
-
-    def start(self) -> _LineCounter:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5.0)
-
-    def _count(self) -> None:
-        count = 0
-        for _ in generate_lines(self._config):
-            count += 1
-            if count % 4096 == 0 and self._stop.is_set():
-                return
-        self.total = count
 
 
 def _start_servers(
@@ -321,42 +83,8 @@ def _start_servers(
         redis = stack.enter_context(EmbeddedRedis(log_path=workdir / "redis.log"))
         update["redis_url"] = redis.url
         say(console, f"  redis   embedded Redis at {redis.url} (pid {redis.pid})")
-    update.update(web_port=free_port(), datadir=workdir / _DATA_DIR, log_level="warning")
+    update["log_level"] = "warning"
     return settings.model_copy(update=update)
-
-
-def _write_worker_settings(settings: Settings, path: Path) -> None:
-    """The demo's settings as a private JSON file the worker loads with ``--config``."""
-    data = settings.model_dump(mode="json")
-    for name in ("kafka_password", "redis_password"):
-        secret = getattr(settings, name)
-        data[name] = secret.get_secret_value() if secret is not None else None
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-
-
-def _worker_environment(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CXSTREAM_")}
-    env.update(
-        CXSTREAM_BROKER=settings.broker,
-        CXSTREAM_REDIS_URL=settings.redis_url,
-        CXSTREAM_WEB_PORT=str(settings.web_port),
-        CXSTREAM_DATADIR=str(settings.datadir),
-        CXSTREAM_SESSION_TIMEOUT_S=f"{settings.session_timeout_s:g}",
-        CXSTREAM_REBALANCE_TIMEOUT_S=f"{settings.rebalance_timeout_s:g}",
-        CXSTREAM_LOG_LEVEL=settings.log_level,
-    )
-    return env
-
-
-async def _fetch_stats(http: aiohttp.ClientSession, url: str) -> WorkerStats | None:
-    try:
-        async with http.get(url) as response:
-            data = await response.json()
-    except (aiohttp.ClientError, TimeoutError, ValueError):
-        return None
-    return WorkerStats.from_json(data) if isinstance(data, dict) else None
 
 
 def _all_processed(feeder: StreamFeeder, stats: WorkerStats | None) -> bool:
@@ -378,7 +106,7 @@ class _Watch:
         feeder: StreamFeeder,
         feeding: asyncio.Task[None],
         figures: LiveFigures,
-        counter: _LineCounter,
+        counter: LineCounter,
         *,
         clock: Clock,
     ) -> None:
@@ -401,8 +129,9 @@ class _Watch:
         elif now - self.last_progress[0] > _STALL_TIMEOUT_S:
             raise DemoError(f"the worker made no progress for {_STALL_TIMEOUT_S:.0f}s")
 
-    async def view(self, http: aiohttp.ClientSession) -> DemoView:
-        stats = await _fetch_stats(http, self.worker.stats_url)
+    async def view(self) -> DemoView:
+        data = await asyncio.to_thread(self.worker.stats)
+        stats = WorkerStats.from_json(data) if data is not None else None
         processed = stats.processed if stats is not None else 0
         self.check(processed)
         finished = _all_processed(self.feeder, stats)
@@ -430,24 +159,23 @@ async def _feed_and_watch(
     store = RedisStateStore.from_settings(settings)
     options = kafka_client_options(settings)
     producer = AIOKafkaProducer(**options, linger_ms=10, max_batch_size=131072)
-    counter = _LineCounter(config).start()
+    counter = LineCounter(config).start()
     feeding: asyncio.Task[None] | None = None
     try:
         await producer.start()
         feeding = asyncio.create_task(feeder.run(producer), name="demo-feed")
         figures = LiveFigures(store, settings.bucket_seconds)
         watch = _Watch(worker, feeder, feeding, figures, counter, clock=clock)
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0)) as http:
-            with DemoDisplay(run.console, clock) as display:
-                view = await watch.view(http)
-                while not view.finished:
-                    display.show(view)
-                    await asyncio.sleep(_REFRESH_S)
-                    view = await watch.view(http)
-                run.finished = True
-                display.finish(view, follow=run.follow)
-                if run.follow:
-                    await asyncio.Event().wait()
+        with DemoDisplay(run.console, clock) as display:
+            view = await watch.view()
+            while not view.finished:
+                display.show(view)
+                await asyncio.sleep(_REFRESH_S)
+                view = await watch.view()
+            run.finished = True
+            display.finish(view, follow=run.follow)
+            if run.follow:
+                await asyncio.Event().wait()
     finally:
         counter.stop()
         if feeding is not None:
@@ -485,13 +213,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _start_worker(settings: Settings, workdir: Path, stack: ExitStack) -> WorkerProcess:
-    _write_worker_settings(settings, workdir / _SETTINGS_FILE)
+    """The worker, its settings in a private file (they may hold passwords)."""
     worker = WorkerProcess(
-        [sys.executable, "-m", "cxstream", "worker", "--config", _SETTINGS_FILE],
-        env=_worker_environment(settings),
-        cwd=workdir,
-        log_path=workdir / "worker.log",
-        web_port=settings.web_port,
+        settings, workdir, settings_file=True, stop_timeout=_WORKER_STOP_TIMEOUT_S
     )
     return stack.enter_context(worker)
 
@@ -512,7 +236,8 @@ def run_demo(
     With ``follow`` (the default) the final figures stay on screen until Ctrl-C;
     without it the demo returns 0 as soon as the worker has processed the whole
     stream. ``start`` is the first day of the stream (default: ``days`` days before
-    today, midnight UTC). Returns 130 when interrupted before the end, 1 on failure.
+    today, midnight UTC). Returns 130 when interrupted (Ctrl-C or SIGTERM) before the
+    end, and 1 when a server, the worker or the feeding fails.
     """
     if rate <= 0:
         raise ValueError("rate must be positive")
@@ -541,12 +266,11 @@ def run_demo(
             return 0 if options.finished else _EXIT_INTERRUPTED
         except (DemoError, EmbeddedServerError, KafkaError, RedisError, OSError) as exc:
             say(console, f"error: {exc}", style="bold red")
-            tail = worker.log_tail() if worker is not None else ""
-            if tail:
-                say(console, f"last lines of {worker.log_path if worker else ''}:\n{tail}")
+            if worker is not None and (tail := worker.log_tail(20)):
+                say(console, f"last lines of {worker.log_path}:\n{tail}")
             return 1
         finally:
             stack.close()
-            (workdir / _SETTINGS_FILE).unlink(missing_ok=True)
-            shutil.rmtree(workdir / _DATA_DIR, ignore_errors=True)
+            if worker is not None:
+                shutil.rmtree(worker.datadir, ignore_errors=True)
             say(console, f"stopped; logs are in {workdir}")

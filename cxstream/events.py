@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    StringConstraints,
     TypeAdapter,
 )
 
@@ -60,9 +61,14 @@ def _upper(value: str) -> str:
 
 
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
-Label = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_lower)]
+# Trimmed before the length check, so a blank label or region is rejected.
+Label = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)
+]
 CountryCode = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$"), AfterValidator(_upper)]
-Region = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_upper)]
+Region = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=64)
+]
 ReasonCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]{0,63}$")]
 Language = Annotated[
     str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$"), AfterValidator(_lower)

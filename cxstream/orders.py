@@ -94,9 +94,12 @@ def record_change(
 ) -> bool:
     """Note that ``value`` held at ``ts``; returns whether the history changed.
 
-    Observations may arrive in any order. Of two at the same time the one recorded last
-    wins. Beyond ``limit`` entries the oldest is dropped and the next one is taken to
-    hold from the dropped entry's time, so the time a value was first known is kept.
+    Observations may arrive in any order, and one at ``ts`` never changes the value as of
+    a time before ``ts`` (short of the oldest entry being dropped). Of two at the same time
+    the one recorded last wins. An observation that repeats the value in force is not
+    kept, so a late observation of another value inside such a stretch holds until the
+    next change. Beyond ``limit`` entries the oldest is dropped and the next one is taken
+    to hold from the dropped entry's time, so the time a value was first known is kept.
 
     >>> from datetime import UTC, datetime
     >>> h: History[str] = []
@@ -187,10 +190,27 @@ class OrderState:
     refunded_at: datetime | None = None
     exceptions: list[str] = field(default_factory=list)
     predicted_late_flagged: bool = False
+    #: Carrier changes; ``carrier`` is the newest value, ``carrier_at`` the oldest time.
+    carriers: History[str] = field(default_factory=list)
+    #: Promised date changes; ``promised_date`` and ``promised_at`` are the newest entry.
+    promises: History[date] = field(default_factory=list)
 
     # -- persistence ------------------------------------------------------------------------
+    def _plain_carriers(self) -> History[str]:
+        """The carrier history that ``carrier`` and ``carrier_at`` alone stand for."""
+        if self.carrier is None or self.carrier_at is None:
+            return []
+        return [(self.carrier_at, self.carrier)]
+
+    def _plain_promises(self) -> History[date]:
+        """The promise history that ``promised_date`` and ``promised_at`` alone stand for."""
+        if self.promised_date is None or self.promised_at is None:
+            return []
+        return [(self.promised_at, self.promised_date)]
+
     def to_json(self) -> str:
-        """Compact JSON (timestamps as epoch seconds, with the offset kept separately)."""
+        """Compact JSON (times in ISO 8601 with their offset; histories only when they hold
+        more than the current value)."""
         out: dict[str, object] = {}
         for name in _TEXT_FIELDS:
             value = getattr(self, name)
@@ -208,6 +228,10 @@ class OrderState:
             out["exceptions"] = self.exceptions
         if self.predicted_late_flagged:
             out["predicted_late_flagged"] = True
+        if self.carriers != self._plain_carriers():
+            out["carriers"] = dump_history(self.carriers)
+        if self.promises != self._plain_promises():
+            out["promises"] = dump_history(self.promises, date.isoformat)
         return json.dumps(out, separators=(",", ":"))
 
     @classmethod
@@ -225,6 +249,14 @@ class OrderState:
             state.promised_date = _parse_date(data["promised_date"])
         state.exceptions = list(data.get("exceptions", ()))
         state.predicted_late_flagged = bool(data.get("predicted_late_flagged", False))
+        carriers = data.get("carriers")
+        state.carriers = (
+            load_history(carriers, str) if carriers is not None else state._plain_carriers()
+        )
+        promises = data.get("promises")
+        state.promises = (
+            load_history(promises, _parse_date) if promises is not None else state._plain_promises()
+        )
         return state
 
     # -- transitions ------------------------------------------------------------------------
@@ -243,13 +275,29 @@ class OrderState:
                 setattr(self, name, value)
         if self.first_seen_at is None or ts < self.first_seen_at:
             self.first_seen_at = ts
-        if event.carrier:
-            self.carrier = event.carrier
-            if self.carrier_at is None or ts < self.carrier_at:
-                self.carrier_at = ts
-        if event.promised_date and (self.promised_at is None or ts >= self.promised_at):
-            self.promised_date = event.promised_date
-            self.promised_at = ts
+        # The common cases inline: the first value, and a later one repeating the value
+        # in force (which changes nothing).
+        carrier = event.carrier
+        if carrier:
+            carriers = self.carriers
+            if not carriers:
+                carriers.append((ts, carrier))
+                self.carrier_at, self.carrier = ts, carrier
+            elif (carriers[-1][1] != carrier or ts < carriers[-1][0]) and record_change(
+                carriers, ts, carrier
+            ):
+                self.carrier_at = carriers[0][0]
+                self.carrier = carriers[-1][1]
+        promised = event.promised_date
+        if promised:
+            promises = self.promises
+            if not promises:
+                promises.append((ts, promised))
+                self.promised_at, self.promised_date = ts, promised
+            elif (promises[-1][1] != promised or ts < promises[-1][0]) and record_change(
+                promises, ts, promised
+            ):
+                self.promised_at, self.promised_date = promises[-1]
         if event.eta and (self.eta_at is None or ts >= self.eta_at):
             self.eta = event.eta
             self.eta_at = ts
@@ -273,25 +321,32 @@ class OrderState:
 
     def late_days(self, as_of: datetime | None = None) -> int | None:
         """Days past the promised date: at delivery if delivered (by ``as_of``), else as of
-        ``as_of`` for an order still on its way; ``None`` if nothing was promised.
+        ``as_of`` for an order still on its way; ``None`` if nothing was promised (by
+        ``as_of``).
 
+        The promise is the one known at ``as_of`` (the current one without ``as_of``).
         Negative or zero means on time.
         """
-        if self.promised_date is None:
+        promised = self.promised_date if as_of is None else self.promised_as_of(as_of)
+        if promised is None:
             return None
         if self.delivered_at is not None and (as_of is None or self.delivered_at <= as_of):
-            return (self.delivered_at.date() - self.promised_date).days
+            return (self.delivered_at.date() - promised).days
         if as_of is None:
             return None
-        return (as_of.date() - self.promised_date).days
+        return (as_of.date() - promised).days
 
     def known_at(self, as_of: datetime) -> bool:
         """Whether any event of this order had happened by ``as_of``."""
         return self.first_seen_at is not None and self.first_seen_at <= as_of
 
     def carrier_as_of(self, as_of: datetime) -> str | None:
-        """The carrier, if one was known by ``as_of``."""
-        return self.carrier if self.carrier_at is not None and self.carrier_at <= as_of else None
+        """The carrier known at ``as_of`` (``None`` if none was known yet)."""
+        return value_as_of(self.carriers, as_of)
+
+    def promised_as_of(self, as_of: datetime) -> date | None:
+        """The promised date known at ``as_of`` (``None`` if nothing was promised yet)."""
+        return value_as_of(self.promises, as_of) if self.promises else self.promised_date
 
     def was_late(self, as_of: datetime | None = None) -> bool:
         days = self.late_days(as_of)

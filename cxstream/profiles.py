@@ -1,16 +1,23 @@
-"""Customer profiles from CRM events: the newest event wins, field by field it carries."""
+"""Customer profiles from CRM events: the newest event wins, field by field it carries.
+
+The segment also keeps a short history of its changes, so that an answer is put in the
+segment the customer had when answering (:meth:`CustomerProfile.segment_as_of`), even
+when a later profile update was read before the answer.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cxstream.events import CustomerEvent
+from cxstream.orders import History, dump_history, load_history, record_change, value_as_of
 
 __all__ = ["CustomerProfile"]
 
 _FIELDS = ("email", "name", "language", "segment", "country")
+_LATEST_WINS = tuple(name for name in _FIELDS if name != "segment")
 
 
 @dataclass(slots=True)
@@ -25,15 +32,22 @@ class CustomerProfile:
     segment: str | None = None
     country: str | None = None
     contact_opt_out: bool = False
+    #: Segment changes; ``segment`` is the newest value.
+    segments: History[str] = field(default_factory=list)
 
     def apply(self, event: CustomerEvent) -> bool:
-        """Merge a profile event; an event older than the profile is ignored.
+        """Merge a profile event; an event older than the profile only adds its segment
+        to the segment history.
 
-        Returns whether the profile changed.
+        Returns whether the profile (or its segment history) changed.
         """
+        changed = False
+        if event.segment is not None and record_change(self.segments, event.ts, event.segment):
+            self.segment = self.segments[-1][1]
+            changed = True
         if self.updated_at is not None and event.ts < self.updated_at:
-            return False
-        for name in _FIELDS:
+            return changed
+        for name in _LATEST_WINS:
             value = getattr(event, name)
             if value is not None:
                 setattr(self, name, value)
@@ -41,6 +55,16 @@ class CustomerProfile:
             self.contact_opt_out = event.contact_opt_out
         self.updated_at = event.ts
         return True
+
+    def segment_as_of(self, as_of: datetime) -> str | None:
+        """The segment the customer had at ``as_of`` (``None`` if none was known yet)."""
+        return value_as_of(self.segments, as_of)
+
+    def _plain_segments(self) -> History[str]:
+        """The segment history that ``segment`` and ``updated_at`` alone stand for."""
+        if self.segment is None or self.updated_at is None:
+            return []
+        return [(self.updated_at, self.segment)]
 
     def to_json(self) -> str:
         data: dict[str, object] = {
@@ -50,6 +74,8 @@ class CustomerProfile:
             data["updated_at"] = self.updated_at.isoformat()
         if self.contact_opt_out:
             data["contact_opt_out"] = True
+        if self.segments != self._plain_segments():
+            data["segments"] = dump_history(self.segments)
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -63,4 +89,8 @@ class CustomerProfile:
         )
         for name in _FIELDS:
             setattr(profile, name, data.get(name))
+        segments = data.get("segments")
+        profile.segments = (
+            load_history(segments, str) if segments is not None else profile._plain_segments()
+        )
         return profile

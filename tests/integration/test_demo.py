@@ -12,6 +12,7 @@ import os
 import queue
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from cxstream.demo_view import LiveFigures
+from cxstream.demo_figures import LiveFigures
 from cxstream.figures import figures_from_counters, sum_counters
 
 __all__: list[str] = []
@@ -37,6 +38,12 @@ _NO_FOLLOW = (
 _PID = re.compile(r"\bpid (\d+)\b")
 _DONE = re.compile(r"done: produced (\d+) events, worker processed (\d+)")
 _COUNTRY_ROW = re.compile(r"^\s*(DE|FR|NL|AT|CH|PL)\s+[\d,]+\s+-?\d+\.\d\s+\d+\.\d%", re.MULTILINE)
+
+
+def _remove_logs(output: str) -> None:
+    """Delete the log directory the demo kept (it names it in its last line)."""
+    if match := re.search(r"logs are in (\S+)", output):
+        shutil.rmtree(match[1], ignore_errors=True)
 
 
 def _environment() -> dict[str, str]:
@@ -130,6 +137,7 @@ def test_demo_processes_the_whole_stream_and_stops_everything() -> None:
         check=False,
     )
     output = result.stdout
+    _remove_logs(output)
     assert result.returncode == 0, output + result.stderr
     done = _DONE.search(output)
     assert done is not None, output
@@ -144,8 +152,9 @@ def test_demo_processes_the_whole_stream_and_stops_everything() -> None:
 
 
 @pytest.mark.integration
-def test_ctrl_c_stops_the_demo_and_every_process_it_started(
-    demo_process: list[subprocess.Popen[str]],
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_stops_the_demo_and_every_process_it_started(
+    sig: signal.Signals, demo_process: list[subprocess.Popen[str]]
 ) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "cxstream", "demo", "--days", "2", "--rate", "1000"],
@@ -163,10 +172,11 @@ def test_ctrl_c_stops_the_demo_and_every_process_it_started(
     lines.wait_for(re.compile(r"processed [1-9][\d,]* "), 60.0)
 
     interrupted = time.monotonic()
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     process.wait(timeout=40)
     stop_s = time.monotonic() - interrupted
     output = lines.rest()
+    _remove_logs(output)
     assert process.returncode == 130, output
     assert stop_s < 20.0, output
     assert "stopped; logs are in" in output

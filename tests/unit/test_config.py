@@ -1,9 +1,10 @@
 """Settings come from defaults, a YAML/JSON/TOML file and ``CXSTREAM_`` variables, safely.
 
-Covers the environment prefix and nested variables, the three file formats, the
-precedence (explicit > environment > file > defaults), secrets never shown in ``repr``
-or :meth:`Settings.redacted`, rejection of invalid values and unknown keys, and that a
-settings object cannot be changed once built.
+Covers the environment prefix and nested variables, the three file formats (chosen by
+the suffix in any case; unparsable files, non-mapping files and unknown suffixes are
+reported with the file's name), the precedence (explicit > environment > file >
+defaults), secrets never shown in ``repr`` or :meth:`Settings.redacted`, rejection of
+invalid values and unknown keys, and that a settings object cannot be changed once built.
 """
 
 from __future__ import annotations
@@ -212,11 +213,70 @@ def test_series_are_normalised_and_deduplicated() -> None:
     assert settings.series == (("country", "carrier"), ())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="files not ending in .toml are read with the YAML loader, which rejects valid JSON "
-    "indented with tabs",
-)
 def test_json_file_indented_with_tabs(tmp_path: Path) -> None:
     path = write(tmp_path, "cxstream.json", '{\n\t"partitions": 6,\n\t"log_level": "debug"\n}\n')
     assert load_settings(path).partitions == 6
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("cxstream.JSON", '{"partitions": 7}'),
+        ("cxstream.Json", '{\n\t"partitions": 7\n}'),
+        ("cxstream.yml", "partitions: 7\n"),
+        ("cxstream.YAML", "partitions: 7\n"),
+        ("cxstream.Yml", "partitions: 7\n"),
+        ("cxstream.TOML", "partitions = 7\n"),
+    ],
+)
+def test_file_format_follows_the_suffix_in_any_case(tmp_path: Path, name: str, text: str) -> None:
+    assert load_settings(write(tmp_path, name, text)).partitions == 7
+
+
+def test_empty_yaml_file_gives_the_defaults(tmp_path: Path) -> None:
+    loaded = load_settings(write(tmp_path, "cxstream.yaml", ""))
+    assert loaded.model_dump() == Settings().model_dump()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "found"),
+    [
+        ("cxstream.yaml", "- partitions\n- 4\n", "not a list"),
+        ("cxstream.yaml", "4\n", "not a number"),
+        ("cxstream.json", '["partitions", 4]', "not a list"),
+        ("cxstream.json", '"partitions: 4"', "not a string"),
+        ("cxstream.json", "null", "not null"),
+    ],
+)
+def test_file_whose_top_level_is_not_a_mapping_is_rejected(
+    tmp_path: Path, name: str, text: str, found: str
+) -> None:
+    path = write(tmp_path, name, text)
+    with pytest.raises(ValueError, match="mapping of setting names") as info:
+        load_settings(path)
+    assert str(path) in str(info.value)
+    assert found in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "kind"),
+    [
+        ("cxstream.json", '{"partitions": 4,}', "JSON"),
+        ("cxstream.toml", "partitions =\n", "TOML"),
+        ("cxstream.yaml", "partitions: [4\n", "YAML"),
+    ],
+)
+def test_file_that_does_not_parse_is_reported_with_its_name(
+    tmp_path: Path, name: str, text: str, kind: str
+) -> None:
+    path = write(tmp_path, name, text)
+    with pytest.raises(ValueError, match=f"is not valid {kind}") as info:
+        load_settings(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["cxstream.ini", "cxstream.conf", "cxstream"])
+def test_file_of_an_unsupported_type_is_rejected(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, name, "partitions: 4\n")
+    with pytest.raises(ValueError, match=r"unsupported type .*\.yaml, \.yml, \.json or \.toml"):
+        load_settings(path)

@@ -2,10 +2,16 @@
 
 Runs :class:`Engine` against :class:`MemoryStateStore` and covers: repeated event ids,
 NPS and reason counters, the join of feedback with its order and customer "as of" the
-answer's time, the configured segment series, and the delivery guarantees the worker
-relies on: a batch processed twice, a batch retried after the store failed between
-writing counters and writing partition state, and a restarted or rebalanced worker
+answer's time (carrier, promised date and segment known then), the configured segment
+series, the split into :meth:`Engine.prepare` (decides, writes nothing) and
+:meth:`Engine.commit`, the per-partition changes it hands to the store, and the delivery
+guarantees the worker relies on: a batch processed twice, a batch whose commit failed
+(retried, or redone by a restarted worker), and a restarted or rebalanced worker
 re-reading events that were already applied all give the counters of a clean run.
+
+A failure after the store committed a partition but before it added the counters is
+the Redis store's journal's business; it is covered against a real Redis in
+``tests/integration/test_redis_store.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from cxstream.engine import Engine, EngineOptions
 from cxstream.events import event_adapter
 from cxstream.memory_store import MemoryStateStore
 from cxstream.partitioning import partition_for
-from cxstream.store import StateChanges, StateRequest, StateSnapshot
+from cxstream.store import StateChanges
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 OPTIONS = EngineOptions(
@@ -86,15 +92,14 @@ STREAM_OF_KIND = {
 }
 
 
-def envelopes(payloads: Sequence[dict[str, Any]], *, single_stream: bool = False) -> list[Envelope]:
-    """Decode payloads as they come off the wire, numbering each input stream from 1."""
-    positions: dict[str, int] = {}
+def envelopes(payloads: Sequence[dict[str, Any]]) -> list[Envelope]:
+    """Decode payloads as they come off the wire (each kind on its own stream)."""
     out: list[Envelope] = []
     for line, payload in enumerate(payloads, start=1):
         event = event_adapter.validate_json(json.dumps(payload))
-        stream = "replay" if single_stream else STREAM_OF_KIND[event.kind]
-        positions[stream] = positions.get(stream, 0) + 1
-        out.append(Envelope(event, FileOrigin("test.jsonl", line), stream, positions[stream]))
+        out.append(
+            Envelope(event, FileOrigin("test.jsonl", line), STREAM_OF_KIND[event.kind], line)
+        )
     return out
 
 
@@ -172,38 +177,25 @@ async def run(*batches: Sequence[Envelope]) -> MemoryStateStore:
     return store
 
 
-class StoreCrash(RuntimeError):
+class StoreDown(RuntimeError):
     pass
 
 
-class CrashBetweenWrites:
-    """Fault injector around a store: on request, the next ``apply`` writes the batch's
-    counters and then fails before the partition state (seen ids, orders, profiles)."""
+class FailingStore(MemoryStateStore):
+    """On request, the next ``apply`` calls fail before anything is written (the store's
+    apply is all-or-nothing, so that is the only way it can fail)."""
 
-    def __init__(self, inner: MemoryStateStore) -> None:
-        self.inner = inner
-        self.pending_crashes = 0
-
-    async def load(self, request: StateRequest) -> StateSnapshot:
-        return await self.inner.load(request)
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures_left = 0
+        self.applied: list[StateChanges] = []
 
     async def apply(self, changes: StateChanges) -> None:
-        if self.pending_crashes:
-            self.pending_crashes -= 1
-            counters_only = StateChanges(
-                contributions=changes.contributions, series_dims=changes.series_dims
-            )
-            await self.inner.apply(counters_only)
-            raise StoreCrash("connection lost after writing counters")
-        await self.inner.apply(changes)
-
-    async def series(self) -> dict[str, dict[str, str]]:
-        return await self.inner.series()
-
-    async def read_buckets(
-        self, series: Sequence[str], first_bucket: int | None = None, last_bucket: int | None = None
-    ) -> dict[str, dict[int, dict[str, float]]]:
-        return await self.inner.read_buckets(series, first_bucket, last_bucket)
+        if self.failures_left:
+            self.failures_left -= 1
+            raise StoreDown("connection lost before the commit")
+        self.applied.append(changes)
+        await super().apply(changes)
 
 
 # -- repeated events ---------------------------------------------------------------------------
@@ -422,11 +414,6 @@ async def test_answer_while_order_is_overdue_counts_as_late_before_delivery() ->
     assert state_of(in_order)["buckets"] == state_of(logistics_ahead)["buckets"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OrderState keeps only the last carrier applied, so a carrier handover after the "
-    "answer changes the answer's carrier when the logistics stream is read first",
-)
 async def test_carrier_handover_after_the_answer_keeps_the_answer_carrier() -> None:
     answer = feedback("fb-1", T0 + timedelta(days=1), 2, order_id="o-1")
     handover = logistics("l-9", T0 + timedelta(days=2), "out_for_delivery", carrier="dpd")
@@ -437,11 +424,6 @@ async def test_carrier_handover_after_the_answer_keeps_the_answer_carrier() -> N
     assert totals(logistics_ahead, "country=DE,carrier=dhl").get("responses") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="OrderState keeps only the newest promised date, so a re-promise after the answer "
-    "changes whether the answer counts as late when the logistics stream is read first",
-)
 async def test_new_promise_after_the_answer_does_not_change_its_lateness() -> None:
     answer = feedback("fb-1", T0 + timedelta(days=3), 2, order_id="o-1")  # 2 days overdue
     placed = logistics("l-1", T0, "order_placed", promised_date="2026-03-03")
@@ -508,8 +490,8 @@ async def test_profile_written_after_the_answer_does_not_give_it_a_segment() -> 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="only the latest profile is kept; when a profile update after the answer was read "
-    "first, the answer loses the segment the customer had when answering",
+    reason="the engine takes the segment from the latest profile, and only if that profile was "
+    "not updated after the answer, instead of CustomerProfile.segment_as_of(answer time)",
 )
 async def test_profile_update_after_the_answer_keeps_the_answer_segment() -> None:
     before = customer("cu-1", T0, segment="vip")
@@ -572,15 +554,15 @@ async def test_empty_batch_changes_nothing() -> None:
     assert state_of(store) == state_of(MemoryStateStore())
 
 
-@pytest.mark.parametrize("single_stream", [False, True])
-async def test_processing_the_same_batch_twice_equals_once(single_stream: bool) -> None:
-    batch = envelopes(mixed_payloads(60), single_stream=single_stream)
+async def test_processing_the_same_batch_twice_equals_once() -> None:
+    batch = envelopes(mixed_payloads(60))
     store = MemoryStateStore()
     engine = Engine(store, OPTIONS)
     await engine.process(batch)
     once = state_of(store)
     outcome = await engine.process(batch)
     assert outcome.accepted == 0
+    assert not outcome.changes.partitions
     assert state_of(store) == once
     await Engine(store, OPTIONS).process(batch)  # and by a restarted worker
     assert state_of(store) == once == await clean_run(batch)
@@ -595,22 +577,55 @@ async def test_mixed_stream_gives_the_expected_totals() -> None:
     assert 0 < counts["linked"] <= counts["responses"]
 
 
-@pytest.mark.parametrize("completed_before", [False, True])
-async def test_retry_after_crash_between_counters_and_state_equals_clean_run(
-    completed_before: bool,
-) -> None:
-    events = envelopes(mixed_payloads(120))
+async def test_prepare_writes_nothing_and_commit_writes_what_it_decided() -> None:
+    events = envelopes(mixed_payloads(90))
     store = MemoryStateStore()
-    faulty = CrashBetweenWrites(store)
-    engine = Engine(faulty, OPTIONS)
+    engine = Engine(store, OPTIONS)
+    outcome = await engine.prepare(events)
+    assert outcome.accepted > 0
+    assert outcome.changes.partitions
+    assert state_of(store) == state_of(MemoryStateStore())
+    await engine.commit(outcome)
+    assert state_of(store) == await clean_run(events)
+
+
+async def test_outcome_of_a_batch_of_duplicates_has_nothing_to_commit() -> None:
+    events = envelopes(mixed_payloads(30))
+    store = FailingStore()
+    engine = Engine(store, OPTIONS)
+    await engine.process(events)
+    outcome = await engine.prepare(events)
+    assert (outcome.accepted, outcome.duplicates) == (0, len(events))
+    await engine.commit(outcome)
+    assert len(store.applied) == 1
+
+
+@pytest.mark.parametrize("completed_before", [False, True])
+async def test_retrying_a_failed_commit_equals_clean_run(completed_before: bool) -> None:
+    events = envelopes(mixed_payloads(120))
+    store = FailingStore()
+    engine = Engine(store, OPTIONS)
     if completed_before:
         await engine.process(events[:40])
-    batch = events[40:] if completed_before else events
-    faulty.pending_crashes = 2
+    outcome = await engine.prepare(events[40:] if completed_before else events)
+    store.failures_left = 2
     for _ in range(2):
-        with pytest.raises(StoreCrash):
-            await engine.process(batch)
-    await engine.process(batch)
+        with pytest.raises(StoreDown):
+            await engine.commit(outcome)
+    await engine.commit(outcome)
+    assert state_of(store) == await clean_run(events)
+
+
+async def test_restarted_worker_redoing_a_batch_whose_commit_failed_equals_clean_run() -> None:
+    events = envelopes(mixed_payloads(120))
+    store = FailingStore()
+    await Engine(store, OPTIONS).process(events[:40])
+    store.failures_left = 1
+    with pytest.raises(StoreDown):
+        await Engine(store, OPTIONS).process(events[40:100])
+    restarted = Engine(store, OPTIONS)
+    await restarted.process(events[40:70])  # a different cut of the same events
+    await restarted.process(events[70:])
     assert state_of(store) == await clean_run(events)
 
 
@@ -623,65 +638,43 @@ async def test_restarted_worker_reprocessing_an_overlap_equals_clean_run() -> No
     assert state_of(store) == await clean_run(events)
 
 
-async def test_overlap_after_forget_streams_equals_clean_run() -> None:
+async def test_same_worker_reprocessing_an_overlap_equals_clean_run() -> None:
     events = envelopes(mixed_payloads(150))
     store = MemoryStateStore()
     engine = Engine(store, OPTIONS)
     await engine.process(events[:50])
     await engine.process(events[50:100])
-    engine.forget_streams(STREAM_OF_KIND.values())
     await engine.process(events[49:])
     assert state_of(store) == await clean_run(events)
 
 
-async def test_stream_taken_over_after_another_worker_crashed_equals_clean_run() -> None:
-    """Worker A applies 1..50 and loses the streams; worker B writes the counters of
-    51..100 and crashes; A gets the streams back and resumes at 51."""
+async def test_streams_taken_over_after_another_worker_failed_to_commit_equals_clean_run() -> None:
+    """Worker A applies 1..50 and loses the streams; worker B fails to commit 51..100;
+    A gets the streams back and resumes at 51."""
     events = envelopes(mixed_payloads(150))
-    store = MemoryStateStore()
-    faulty = CrashBetweenWrites(store)
-    worker_a = Engine(faulty, OPTIONS)
+    store = FailingStore()
+    worker_a = Engine(store, OPTIONS)
     await worker_a.process(events[:50])
-    worker_a.forget_streams(STREAM_OF_KIND.values())
-    worker_b = Engine(faulty, OPTIONS)
-    faulty.pending_crashes = 1
-    with pytest.raises(StoreCrash):
+    worker_b = Engine(store, OPTIONS)
+    store.failures_left = 1
+    with pytest.raises(StoreDown):
         await worker_b.process(events[50:100])
     await worker_a.process(events[50:])
     assert state_of(store) == await clean_run(events)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after a restart only the first batch keeps per-event positions; when it is "
-    "shorter than the batch that crashed between writing counters and partition state, the "
-    "next batch is tagged with its last position and counts the rest of that range again",
-)
-async def test_restart_with_a_shorter_first_batch_after_a_crash_equals_clean_run() -> None:
-    events = envelopes(mixed_payloads(150), single_stream=True)
-    store = MemoryStateStore()
-    faulty = CrashBetweenWrites(store)
-    faulty.pending_crashes = 1
-    with pytest.raises(StoreCrash):
-        await Engine(faulty, OPTIONS).process(events[:100])
-    restarted = Engine(faulty, OPTIONS)
-    await restarted.process(events[:30])
-    await restarted.process(events[30:])
-    assert totals(store) == totals(await run(events))
-
-
-MISHAPS = ["none", "again", "restart_again", "crash_retry", "crash_restart"]
+MISHAPS = ["none", "again", "restart_again", "fail_retry", "fail_restart"]
 
 
 @settings(deadline=None, max_examples=40)
-@given(data=st.data(), single_stream=st.booleans())
-def test_any_batching_with_redeliveries_and_crashes_equals_clean_run(
-    data: st.DataObject, single_stream: bool
+@given(data=st.data())
+def test_any_batching_with_redeliveries_and_failed_commits_equals_clean_run(
+    data: st.DataObject,
 ) -> None:
     """Cut the input into arbitrary batches. Any batch may be delivered again after it was
-    applied (by the same worker or after a restart), or the store may fail after writing
-    its counters, after which the same worker retries it or a restarted worker redoes it."""
-    events = envelopes(mixed_payloads(80), single_stream=single_stream)
+    applied (by the same worker or after a restart), or its commit may fail, after which
+    the same worker retries the commit or a restarted worker redoes the batch."""
+    events = envelopes(mixed_payloads(80))
     cuts = sorted(data.draw(st.sets(st.integers(1, len(events) - 1), max_size=8)))
     bounds = [0, *cuts, len(events)]
     batches = [events[a:b] for a, b in itertools.pairwise(bounds)]
@@ -690,19 +683,21 @@ def test_any_batching_with_redeliveries_and_crashes_equals_clean_run(
     )
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
-        store = MemoryStateStore()
-        faulty = CrashBetweenWrites(store)
-        engine = Engine(faulty, OPTIONS)
+        store = FailingStore()
+        engine = Engine(store, OPTIONS)
         for batch, mishap in zip(batches, mishaps, strict=True):
-            if mishap.startswith("crash"):
-                faulty.pending_crashes = 1
-                with pytest.raises(StoreCrash):
-                    await engine.process(batch)
+            outcome = await engine.prepare(batch)
+            if mishap.startswith("fail") and outcome.changes.partitions:
+                store.failures_left = 1
+                with pytest.raises(StoreDown):
+                    await engine.commit(outcome)
             else:
-                await engine.process(batch)
+                await engine.commit(outcome)
             if mishap.endswith("restart") or mishap == "restart_again":
-                engine = Engine(faulty, OPTIONS)
-            if mishap != "none":
+                engine = Engine(store, OPTIONS)
+            if mishap == "fail_retry":
+                await engine.commit(outcome)
+            elif mishap != "none":
                 await engine.process(batch)
         return state_of(store), await clean_run(events)
 
@@ -710,20 +705,42 @@ def test_any_batching_with_redeliveries_and_crashes_equals_clean_run(
     assert got == expected
 
 
-async def test_partition_state_keys_follow_the_kafka_partition_of_the_event_key() -> None:
-    written: list[StateChanges] = []
+async def test_changes_are_split_by_the_kafka_partition_of_the_event_key() -> None:
+    store = FailingStore()
+    events = envelopes(
+        [
+            *late_order(),
+            feedback("fb-1", T0, 9, customer_id="c-9"),
+            customer("cu-1", T0, customer_id="c-7", segment="vip"),
+        ]
+    )
+    await Engine(store, OPTIONS).process(events)
+    (changes,) = store.applied
+    p_order, p_answer, p_customer = (partition_for(k, 4) for k in ("o-1", "c-9", "c-7"))
+    assert len({p_order, p_answer, p_customer}) == 3  # the premise of this test
+    assert set(changes.partitions) == {p_order, p_answer, p_customer}
+    order_part = changes.partitions[p_order]
+    assert set(order_part.orders) == {"o-1"}
+    assert set(order_part.seen) == {date(2026, 3, 2), date(2026, 3, 5)}
+    assert sorted(order_part.seen[date(2026, 3, 2)]) == ["l-1", "l-2"]
+    assert changes.partitions[p_customer].customers.keys() == {"c-7"}
+    answer_part = changes.partitions[p_answer]
+    assert answer_part.seen == {date(2026, 3, 2): ["fb-1"]}
+    assert not answer_part.orders
+    assert not answer_part.customers
+    bucket = int(T0.timestamp()) // OPTIONS.bucket_seconds
+    assert answer_part.contributions["all"][(bucket, "responses")] == 1
+    assert order_part.contributions["all"][(bucket, "placed")] == 1
+    tokens = [part.token for part in changes.partitions.values()]
+    assert len(set(tokens)) == len(tokens)
+    assert changes.series_dims["country=DE,carrier=dhl"] == {"country": "DE", "carrier": "dhl"}
 
-    class Recording(MemoryStateStore):
-        async def apply(self, changes: StateChanges) -> None:
-            written.append(changes)
-            await super().apply(changes)
 
-    events = envelopes([*late_order(), feedback("fb-1", T0, 9, customer_id="c-9")])
-    await Engine(Recording(), OPTIONS).process(events)
-    (changes,) = written
-    assert set(changes.orders) == {(partition_for("o-1", 4), "o-1")}
-    assert set(changes.seen) == {
-        (partition_for("o-1", 4), date(2026, 3, 2)),
-        (partition_for("o-1", 4), date(2026, 3, 5)),
-        (partition_for("c-9", 4), date(2026, 3, 2)),
-    }
+async def test_contributions_of_one_batch_sum_up_per_bucket_and_counter() -> None:
+    answers = [
+        feedback(f"fb-{i}", T0 + timedelta(minutes=i), 10, customer_id="c-3") for i in (1, 2)
+    ]
+    outcome = await Engine(MemoryStateStore(), OPTIONS).prepare(envelopes(answers))
+    (part,) = outcome.changes.partitions.values()
+    bucket = int(T0.timestamp()) // OPTIONS.bucket_seconds
+    assert part.contributions["all"] == {(bucket, "responses"): 2, (bucket, "promoters"): 2}

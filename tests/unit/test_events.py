@@ -245,14 +245,33 @@ def test_country_must_be_two_letters(country: str) -> None:
         parse(feedback(country=country))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a whitespace-only label passes the length check before it is trimmed, so a "
-    "required channel of '  ' is accepted as the empty string",
-)
 def test_blank_required_channel_is_rejected() -> None:
     with pytest.raises(ValidationError, match="channel"):
         parse(feedback(channel="   "))
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (feedback, "segment"),
+        (feedback, "touchpoint"),
+        (feedback, "region"),
+        (logistics, "carrier"),
+        (logistics, "reason"),
+        (customer, "segment"),
+    ],
+)
+def test_blank_optional_label_is_rejected(make: Any, field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        parse(make(**{field: " \t "}))
+
+
+def test_label_length_is_checked_after_trimming() -> None:
+    event = parse(feedback(channel=f"  {'A' * 64}  ", region=" by "))
+    assert isinstance(event, FeedbackEvent)
+    assert (event.channel, event.region) == ("a" * 64, "BY")
+    with pytest.raises(ValidationError, match="channel"):
+        parse(feedback(channel="a" * 65))
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,17 @@
 """Order state built from logistics events only moves forward and answers "as of" questions.
 
 Covers: late or repeated events never move an order back (stage, milestone times),
-promised date and eta follow the newest event, lateness as of a time, predicted
-lateness, the carrier and first sighting as of a time, exception history, and the
-JSON round trip the state store relies on.
+promised date and eta follow the newest event, lateness as of a time (with the promise
+known then), predicted lateness, the carrier and first sighting as of a time, the
+bounded histories of carrier and promise whatever order their events arrive in,
+exception history, and the JSON round trip the state store relies on (compact, and
+tolerant of JSON written without the histories).
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -16,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxstream.events import LOGISTICS_TYPES, LogisticsEvent
-from cxstream.orders import STAGES, OrderState
+from cxstream.orders import HISTORY_LIMIT, STAGES, History, OrderState, record_change, value_as_of
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PROMISED = date(2026, 3, 4)
@@ -327,12 +331,6 @@ def test_json_round_trip_preserves_any_state(
     assert restored.to_json() == state.to_json()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the carrier is overwritten by whichever event was applied last, while carrier_at "
-    "keeps the first time a carrier was seen; carrier_as_of(t) can return a carrier that "
-    "only took over after t",
-)
 def test_carrier_as_of_a_time_is_the_carrier_known_then() -> None:
     state = order_with(
         ev("shipped", day(3), carrier="dhl"),
@@ -341,14 +339,206 @@ def test_carrier_as_of_a_time_is_the_carrier_known_then() -> None:
     assert state.carrier_as_of(day(4)) == "dhl"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="late_days(as_of) uses the newest promised date even when it was only given "
-    "after as_of, so a later re-promise changes past lateness",
-)
 def test_lateness_as_of_a_time_uses_the_promise_known_then() -> None:
     state = order_with(
         ev("order_placed", day(2), promised_date="2026-03-04"),
         ev("delivery_exception", day(8), promised_date="2026-03-12", reason="weather"),
     )
     assert state.late_days(as_of=day(6)) == 2
+
+
+def test_carrier_handover_is_answered_as_of_a_time() -> None:
+    state = order_with(
+        ev("order_placed", day(2)),
+        ev("shipped", day(3), carrier="dhl"),
+        ev("out_for_delivery", day(6), carrier="dpd"),
+    )
+    assert state.carrier == "dpd"
+    assert state.carrier_at == day(3)
+    assert [state.carrier_as_of(day(n)) for n in (2, 3, 5, 6, 9)] == [
+        None,
+        "dhl",
+        "dhl",
+        "dpd",
+        "dpd",
+    ]
+
+
+def test_late_event_with_an_older_carrier_does_not_replace_the_current_one() -> None:
+    state = order_with(
+        ev("out_for_delivery", day(6), carrier="dpd"), ev("shipped", day(3), carrier="dhl")
+    )
+    assert state.carrier == "dpd"
+    assert state.carrier_at == day(3)
+    assert state.carrier_as_of(day(4)) == "dhl"
+
+
+def test_lateness_as_of_a_time_before_any_promise_is_unknown() -> None:
+    state = order_with(
+        ev("order_placed", day(2)), ev("shipped", day(4), promised_date="2026-03-05")
+    )
+    assert state.late_days(as_of=day(3)) is None
+    assert state.late_days(as_of=day(7)) == 2
+
+
+def test_lateness_at_delivery_uses_the_promise_known_at_the_time_asked() -> None:
+    state = order_with(
+        ev("order_placed", day(2), promised_date="2026-03-04"),
+        ev("delivery_exception", day(3), promised_date="2026-03-06", reason="weather"),
+        ev("delivered", day(7)),
+    )
+    assert state.late_days() == 1
+    assert state.late_days(as_of=day(8)) == 1
+    assert state.late_days(as_of=day(2, 18)) == -2
+    assert state.promised_as_of(day(2, 18)) == date(2026, 3, 4)
+    assert state.promised_as_of(day(1)) is None
+
+
+def test_repeated_scans_with_the_same_carrier_and_promise_keep_one_entry() -> None:
+    state = order_with(
+        *(
+            ev("in_transit", day(3) + timedelta(hours=h), carrier="dhl", promised_date="2026-03-06")
+            for h in (5, 0, 9, 2, 30)
+        )
+    )
+    assert state.carriers == [(day(3), "dhl")]
+    assert state.promises == [(day(3), date(2026, 3, 6))]
+    stored = json.loads(state.to_json())
+    assert "carriers" not in stored
+    assert "promises" not in stored
+
+
+def test_histories_are_bounded_and_keep_the_time_first_known() -> None:
+    carriers = ["dhl", "dpd", "ups", "gls", "dhl", "hermes"]
+    state = order_with(
+        *(ev("in_transit", day(2 + i), carrier=c) for i, c in enumerate(carriers)),
+    )
+    assert len(state.carriers) == HISTORY_LIMIT
+    assert state.carrier == "hermes"
+    assert state.carrier_at == day(2)
+    assert state.carrier_as_of(day(1)) is None
+    assert state.carrier_as_of(day(2)) is not None
+    for i in range(2, len(carriers)):
+        assert state.carrier_as_of(day(2 + i)) == carriers[i]
+
+
+def test_json_of_an_order_with_a_handover_and_a_new_promise_round_trips() -> None:
+    state = order_with(
+        ev("order_placed", day(2), promised_date="2026-03-04"),
+        ev("shipped", day(3), carrier="dhl"),
+        ev("delivery_exception", day(6), carrier="dpd", promised_date="2026-03-09"),
+    )
+    stored = json.loads(state.to_json())
+    assert len(stored["carriers"]) == 2
+    assert len(stored["promises"]) == 2
+    restored = OrderState.from_json("o-1", state.to_json())
+    assert restored == state
+    assert (restored.carrier_as_of(day(5)), restored.carrier_as_of(day(7))) == ("dhl", "dpd")
+    assert (restored.late_days(as_of=day(5)), restored.late_days(as_of=day(7))) == (1, -2)
+
+
+def test_json_without_the_histories_still_loads() -> None:
+    stored = {
+        "customer_id": "c-1",
+        "carrier": "dpd",
+        "carrier_at": day(3).isoformat(),
+        "promised_date": "2026-03-04",
+        "promised_at": day(2).isoformat(),
+        "first_seen_at": day(2).isoformat(),
+        "stage": 2,
+    }
+    state = OrderState.from_json("o-1", json.dumps(stored))
+    assert state.carrier_as_of(day(2)) is None
+    assert state.carrier_as_of(day(4)) == "dpd"
+    assert state.late_days(as_of=day(6)) == 2
+    assert state.late_days(as_of=day(1)) is None
+    assert json.loads(state.to_json()) == stored
+    state.apply(ev("out_for_delivery", day(5), carrier="ups", promised_date="2026-03-09"))
+    assert (state.carrier_as_of(day(4)), state.carrier_as_of(day(5))) == ("dpd", "ups")
+    assert state.late_days(as_of=day(4, 1)) == 0
+
+
+def test_json_with_a_promise_but_no_promise_time_still_answers_lateness() -> None:
+    stored = {"promised_date": "2026-03-04", "first_seen_at": day(2).isoformat()}
+    state = OrderState.from_json("o-1", json.dumps(stored))
+    assert state.late_days(as_of=day(6)) == 2
+
+
+# -- histories ------------------------------------------------------------------------------------
+
+
+def at(hour: int) -> datetime:
+    return T0 + timedelta(hours=hour)
+
+
+def truth(observations: list[tuple[int, str]], hour: int) -> str | None:
+    """The value of the latest observation at or before ``hour``."""
+    known = [(h, v) for h, v in observations if h <= hour]
+    return max(known)[1] if known else None
+
+
+def test_same_time_observations_let_the_last_recorded_win() -> None:
+    history: History[str] = []
+    for hour, value in [(1, "a"), (3, "b"), (3, "c"), (5, "d"), (3, "a")]:
+        record_change(history, at(hour), value)
+    assert history == [(at(1), "a"), (at(5), "d")]
+    assert record_change(history, at(5), "a") is True
+    assert history == [(at(1), "a")]
+
+
+@settings(deadline=None, max_examples=100)
+@given(
+    observations=st.lists(
+        st.tuples(st.integers(0, 40), st.sampled_from("abc")), unique_by=lambda o: o[0], max_size=12
+    )
+)
+def test_history_of_observations_in_time_order_answers_exactly(
+    observations: list[tuple[int, str]],
+) -> None:
+    history: History[str] = []
+    for hour, value in sorted(observations):
+        record_change(history, at(hour), value, limit=1000)
+    assert all(a[0] < b[0] and a[1] != b[1] for a, b in itertools.pairwise(history))
+    for hour in range(-1, 42):
+        assert value_as_of(history, at(hour)) == truth(observations, hour)
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    observations=st.lists(
+        st.tuples(st.integers(0, 40), st.sampled_from("abc")), unique_by=lambda o: o[0], max_size=12
+    ),
+    data=st.data(),
+)
+def test_later_observations_do_not_change_the_value_as_of_an_earlier_time(
+    observations: list[tuple[int, str]], data: st.DataObject
+) -> None:
+    """What the engine relies on: the value as of ``t`` is the same whether the history has
+    also seen observations after ``t`` or not, whatever order they arrived in."""
+    arrival = data.draw(st.permutations(observations))
+    t = data.draw(st.integers(-1, 41))
+    everything: History[str] = []
+    up_to_t: History[str] = []
+    bounded: History[str] = []
+    for hour, value in arrival:
+        record_change(everything, at(hour), value, limit=1000)
+        record_change(bounded, at(hour), value)
+        if hour <= t:
+            record_change(up_to_t, at(hour), value, limit=1000)
+    expected = value_as_of(up_to_t, at(t))
+    assert value_as_of(everything, at(t)) == expected
+    assert (expected is None) == (truth(observations, t) is None)
+    assert len(bounded) <= HISTORY_LIMIT
+    if len(everything) <= HISTORY_LIMIT:
+        assert bounded == everything
+
+
+@pytest.mark.parametrize("hours", [[], [4], [4, 9, 13, 30]])
+def test_value_as_of_an_empty_or_short_history(hours: list[int]) -> None:
+    history: History[str] = []
+    for i, hour in enumerate(hours):
+        record_change(history, at(hour), f"v{i}")
+    assert value_as_of(history, at(0)) is None
+    for i, hour in enumerate(hours):
+        assert value_as_of(history, at(hour)) == f"v{i}"
+        assert value_as_of(history, at(hour + 1)) == f"v{i}"

@@ -1,0 +1,292 @@
+"""The Redis state store counts every batch exactly once, whatever fails and whoever writes.
+
+Runs :class:`Engine` on :class:`RedisStateStore` against a real Redis (each test under
+its own key prefix) with a realistic generated stream, and compares the per-segment
+figures with a clean run on :class:`MemoryStateStore`. Failures are injected where the
+Redis store's journal matters: after the partitions were committed (event ids seen,
+order states, profiles, journal entry) but before any counter was added, or after only
+some of the series were updated. Then:
+
+* the same writer retries the commit;
+* a new writer (a restart) recovers the journal and goes on, redoing the crashed batch
+  with a different cut and overlapping events that were already applied;
+* the first writer takes its partitions back after another writer crashed;
+* two replays into the same store count the events of both, and replaying a file again
+  counts nothing more.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cxstream.config import Settings
+from cxstream.decoding import Envelope, EventDecoder, FileOrigin
+from cxstream.engine import Engine, EngineOptions
+from cxstream.figures import collect_figures
+from cxstream.generator import GeneratorConfig, generate_events, write_jsonl
+from cxstream.memory_store import MemoryStateStore
+from cxstream.redis_store import RedisStateStore
+from cxstream.replay import Replayer, ReplayResult
+from cxstream.store import Counters, StateStore
+
+__all__: list[str] = []
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4
+GENERATOR = GeneratorConfig(
+    days=3,
+    orders_per_day=100,
+    warmup_days=4,
+    response_rate=0.8,
+    profile_update_rate=0.05,
+    duplicate_rate=0.02,
+    seed=3,
+)
+
+
+class CountersLost(ConnectionError):
+    pass
+
+
+class CrashAfterCommit(RedisStateStore):
+    """On request, the next attempt to add counters fails once the partitions were
+    committed: before any series (``"before_counters"``) or after half of them
+    (``"after_some_series"``, as when the connection drops in the middle of the
+    pipeline)."""
+
+    mode = "before_counters"
+    crashes_left = 0
+
+    async def _apply_series(
+        self,
+        groups: dict[str, list[tuple[int, int, Counters]]],
+        dims: dict[str, dict[str, str]],
+    ) -> None:
+        if not self.crashes_left:
+            await super()._apply_series(groups, dims)
+            return
+        self.crashes_left -= 1
+        if self.mode == "after_some_series":
+            some = dict(sorted(groups.items())[: len(groups) // 2])
+            await super()._apply_series(some, dims)
+        raise CountersLost("connection lost after the commit")
+
+
+@pytest.fixture(scope="module")
+def payloads() -> list[dict[str, Any]]:
+    """A few days of a generated shop, in event-time order."""
+    return list(generate_events(GENERATOR))
+
+
+@pytest.fixture(scope="module")
+def events(payloads: list[dict[str, Any]]) -> list[Envelope]:
+    """The generated events, decoded."""
+    decoder = EventDecoder()
+    out: list[Envelope] = []
+    for line, payload in enumerate(payloads, start=1):
+        decoded = decoder.decode(
+            json.dumps(payload).encode(), FileOrigin("shop.jsonl", line), "shop", line
+        )
+        assert isinstance(decoded, Envelope), decoded
+        out.append(decoded)
+    return out
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    """Settings for the shared test Redis, under a key prefix no other test uses."""
+    return Settings(
+        redis_url=redis_url, key_prefix=f"t{uuid.uuid4().hex[:12]}", partitions=PARTITIONS
+    )
+
+
+@pytest.fixture
+async def opened(settings: Settings) -> AsyncIterator[list[RedisStateStore]]:
+    """Stores a test opens (append them); all are closed at the end."""
+    stores: list[RedisStateStore] = []
+    yield stores
+    for store in stores:
+        await store.close()
+
+
+def open_store(
+    settings: Settings, opened: list[RedisStateStore], *, crashes: str | None = None
+) -> RedisStateStore:
+    store: RedisStateStore
+    if crashes is None:
+        store = RedisStateStore.from_settings(settings)
+    else:
+        store = CrashAfterCommit.from_settings(settings)
+        assert isinstance(store, CrashAfterCommit)
+        store.mode = crashes
+    opened.append(store)
+    return store
+
+
+def cut(events: Sequence[Envelope], *bounds: int) -> list[list[Envelope]]:
+    """``events`` cut at ``bounds`` (from the start to the end)."""
+    edges = [0, *bounds, len(events)]
+    return [list(events[a:b]) for a, b in itertools.pairwise(edges) if a < b]
+
+
+async def figures_of(store: StateStore, settings: Settings) -> list[dict[str, Any]]:
+    return await collect_figures(store, settings.bucket_seconds)
+
+
+async def clean_figures(events: Sequence[Envelope], settings: Settings) -> list[dict[str, Any]]:
+    store = MemoryStateStore()
+    engine = Engine(store, EngineOptions.from_settings(settings))
+    for batch in cut(events, *range(300, len(events), 300)):
+        await engine.process(batch)
+    return await figures_of(store, settings)
+
+
+async def journal_sizes(store: RedisStateStore) -> list[int]:
+    return [int(await store.client.hlen(store.keys.journal(p))) for p in range(PARTITIONS)]
+
+
+async def crash_after_commit(engine: Engine, batch: Sequence[Envelope]) -> None:
+    """Process ``batch`` on a :class:`CrashAfterCommit` store that crashes once; check that
+    the commit did happen (the events are seen, the journal holds the batch)."""
+    store = engine.store
+    assert isinstance(store, CrashAfterCommit)
+    store.crashes_left = 1
+    with pytest.raises(CountersLost):
+        await engine.process(batch)
+    again = await engine.prepare(batch)
+    assert again.accepted == 0
+    assert sum(await journal_sizes(store)) > 0
+
+
+def test_the_stream_exercises_joins_and_profile_changes(events: list[Envelope]) -> None:
+    kinds = {env.event.kind for env in events}
+    assert kinds == {"feedback", "logistics", "customer"}
+    answers = [env for env in events if env.event.kind == "feedback"]
+    assert len(answers) > 100
+    assert len({env.event.event_id for env in events}) < len(events)  # redeliveries
+
+
+@pytest.mark.parametrize("crashes", ["before_counters", "after_some_series"])
+@pytest.mark.parametrize("completed_before", [False, True])
+async def test_retrying_the_commit_after_a_crash_equals_clean_run(
+    events: list[Envelope],
+    settings: Settings,
+    opened: list[RedisStateStore],
+    crashes: str,
+    completed_before: bool,
+) -> None:
+    store = open_store(settings, opened, crashes=crashes)
+    engine = Engine(store, EngineOptions.from_settings(settings))
+    first, crashed, rest = cut(events, 900, 1800)
+    if completed_before:
+        await engine.process(first)
+    else:
+        crashed = first + crashed
+    outcome = await engine.prepare(crashed)
+    assert isinstance(store, CrashAfterCommit)
+    store.crashes_left = 1
+    with pytest.raises(CountersLost):
+        await engine.commit(outcome)
+    await engine.commit(outcome)
+    await engine.process(rest)
+    assert await figures_of(store, settings) == await clean_figures(events, settings)
+    assert max(await journal_sizes(store)) <= 1  # applied entries are cleaned up
+
+
+@pytest.mark.parametrize("crashes", ["before_counters", "after_some_series"])
+async def test_new_writer_recovers_and_redoes_with_another_cut_equals_clean_run(
+    events: list[Envelope], settings: Settings, opened: list[RedisStateStore], crashes: str
+) -> None:
+    options = EngineOptions.from_settings(settings)
+    crashing = Engine(open_store(settings, opened, crashes=crashes), options)
+    await crashing.process(events[:600])
+    await crashing.process(events[600:1000])
+    await crash_after_commit(crashing, events[1000:1800])
+
+    restarted = Engine(open_store(settings, opened), options)
+    assert await restarted.store.recover(range(PARTITIONS)) > 0
+    # It resumes a little before the crashed batch, and cuts the batches elsewhere.
+    for batch in (events[950:1300], events[1300:2100], events[2100:]):
+        await restarted.process(batch)
+    expected = await clean_figures(events, settings)
+    assert await figures_of(restarted.store, settings) == expected
+    await restarted.store.recover(range(PARTITIONS))  # what is left was applied already
+    assert await figures_of(restarted.store, settings) == expected
+
+
+async def test_writer_taking_its_partitions_back_after_another_crashed_equals_clean_run(
+    events: list[Envelope], settings: Settings, opened: list[RedisStateStore]
+) -> None:
+    """Writer A applies the first events and loses the partitions; writer B commits the
+    next batch and crashes before its counters; A gets the partitions back, recovers and
+    resumes where it stopped."""
+    options = EngineOptions.from_settings(settings)
+    writer_a = Engine(open_store(settings, opened), options)
+    await writer_a.process(events[:800])
+    writer_b = Engine(open_store(settings, opened, crashes="before_counters"), options)
+    await crash_after_commit(writer_b, events[800:1500])
+    assert await writer_a.store.recover(range(PARTITIONS)) > 0
+    await writer_a.process(events[800:1200])
+    await writer_a.process(events[1200:])
+    assert await figures_of(writer_a.store, settings) == await clean_figures(events, settings)
+
+
+async def test_recovery_without_a_crash_changes_nothing(
+    events: list[Envelope], settings: Settings, opened: list[RedisStateStore]
+) -> None:
+    store = open_store(settings, opened)
+    engine = Engine(store, EngineOptions.from_settings(settings))
+    for batch in cut(events, 700, 1400, 2100):
+        await engine.process(batch)
+    expected = await clean_figures(events, settings)
+    assert await figures_of(store, settings) == expected
+    for _ in range(2):
+        await Engine(open_store(settings, opened), engine.options).store.recover(range(PARTITIONS))
+        assert await figures_of(store, settings) == expected
+
+
+def write_days(payloads: list[dict[str, Any]], path: Path, first_day: int, days: int) -> Path:
+    start = GENERATOR.start + timedelta(days=first_day)
+    end = start + timedelta(days=days)
+    write_jsonl(
+        (p for p in payloads if start <= datetime.fromisoformat(p["ts"]) < end),
+        path,
+    )
+    return path
+
+
+async def test_two_replays_into_the_same_store_count_both(
+    payloads: list[dict[str, Any]],
+    settings: Settings,
+    opened: list[RedisStateStore],
+    tmp_path: Path,
+) -> None:
+    first_days = write_days(payloads, tmp_path / "first.jsonl", 0, 2)
+    last_day = write_days(payloads, tmp_path / "last.jsonl", 2, 1)
+    options = EngineOptions.from_settings(settings)
+    decoder = EventDecoder()
+    runs: list[ReplayResult] = []
+    store = open_store(settings, opened)
+    for files in ([first_days], [last_day], [first_days, last_day]):
+        engine = Engine(open_store(settings, opened), options)  # a new run each time
+        replayer = Replayer(engine, decoder, batch_size=500)
+        runs.append(await replayer.run(files, tmp_path / f"out{len(runs)}"))
+    first, second, again = runs
+    assert first.accepted > 0
+    assert second.accepted > 0
+    assert (again.accepted, again.duplicates) == (0, again.events_read)
+
+    memory = MemoryStateStore()
+    reference = Replayer(Engine(memory, options), decoder, batch_size=700)
+    expected = await reference.run([first_days, last_day], tmp_path / "reference")
+    assert first.accepted + second.accepted == expected.accepted
+    assert await figures_of(store, settings) == await figures_of(memory, settings)
