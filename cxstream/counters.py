@@ -37,7 +37,7 @@ def feedback_counters(event: FeedbackEvent, order: OrderState | None) -> list[tu
     if event.effort is not None:
         out.append(("effort_n", 1))
         out.append(("effort_sum", event.effort))
-    if order is not None and order.promised_date is not None:
+    if order is not None and order.promised_as_of(event.ts) is not None:
         late = order.was_late(as_of=event.ts)
         out.append(("linked", 1))
         if late:

@@ -165,8 +165,10 @@ class EventDecoder:
         try:
             event = event_adapter.validate_json(raw)
         except ValidationError as exc:
-            if any(e["type"] == "json_invalid" for e in exc.errors()):
-                return DeadLetter(raw, origin, f"invalid JSON: {exc.errors()[0]['msg']}")
+            invalid = [e for e in exc.errors() if e["type"] == "json_invalid"]
+            if invalid:
+                detail = invalid[0].get("ctx", {}).get("error") or invalid[0]["msg"]
+                return DeadLetter(raw, origin, f"invalid JSON: {detail}")
             try:
                 reason = _describe(exc)
             except Exception:

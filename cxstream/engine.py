@@ -162,17 +162,10 @@ class Engine:
                 if order is not None and not order.known_at(event.ts):
                     order = None
                 profile = profiles.get(event.customer_id)
-                profile_then = (
-                    profile
-                    if profile is not None
-                    and profile.updated_at is not None
-                    and profile.updated_at <= event.ts
-                    else None
-                )
                 segment = event.segment
                 if segment == "unknown":
                     segment = (
-                        (profile_then.segment if profile_then else None)
+                        (profile.segment_as_of(event.ts) if profile else None)
                         or (order.segment if order else None)
                         or "unknown"
                     )

@@ -24,6 +24,7 @@ class MemoryStateStore:
         self.customers: dict[str, str] = {}
         self.buckets: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
         self.dims: dict[str, dict[str, str]] = {}
+        self.applied_tokens: set[str] = set()
 
     async def load(self, request: StateRequest) -> StateSnapshot:
         snapshot = StateSnapshot()
@@ -39,6 +40,9 @@ class MemoryStateStore:
 
     async def apply(self, changes: StateChanges) -> None:
         for part in changes.partitions.values():
+            if part.token in self.applied_tokens:
+                continue  # the same commit again: no further effect
+            self.applied_tokens.add(part.token)
             for ids in part.seen.values():
                 self.seen.update(ids)
             self.orders.update(part.orders)

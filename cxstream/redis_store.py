@@ -37,7 +37,7 @@ __all__ = ["RedisStateStore", "connect_redis"]
 _COMMIT_PARTITION = """
 for _, done in ipairs(cjson.decode(ARGV[6])) do
   redis.call('HDEL', KEYS[2], done[1])
-  redis.call('HDEL', KEYS[3], done[2])
+  if done[2] ~= ARGV[1] then redis.call('HDEL', KEYS[3], done[2]) end
 end
 local previous = redis.call('HGET', KEYS[3], ARGV[1])
 if previous then return tonumber(previous) end

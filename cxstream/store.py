@@ -10,7 +10,7 @@ new order states and profiles, and a journal entry holding the batch's counter
 contributions under a fresh batch number; only then are the contributions added to
 the per-series buckets, each series remembering per partition the last batch
 number it applied. A crash after the commit leaves a journal entry that
-:meth:`StateStore.recover` (and the next ``apply``) replays; a crash before it
+:meth:`StateStore.recover` replays (and a repeated ``apply`` finishes); a crash before it
 leaves nothing, and the events are simply processed again.
 """
 

@@ -452,6 +452,17 @@ def test_reason_for_payloads_that_are_not_events(raw: bytes, expected: str) -> N
     assert expected in error_for(raw)
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"", "invalid JSON: EOF while parsing a value at line 1 column 0"),
+        (b'{"kind": "feedback",}', "invalid JSON: trailing comma at line 1 column 21"),
+    ],
+)
+def test_invalid_json_reason_says_so_once(raw: bytes, expected: str) -> None:
+    assert error_for(raw) == expected
+
+
 def test_many_problems_are_summarised() -> None:
     error = error_for(b'{"kind": "feedback"}')
     assert "field 'event_id' is required but missing" in error

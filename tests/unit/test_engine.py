@@ -488,11 +488,6 @@ async def test_profile_written_after_the_answer_does_not_give_it_a_segment() -> 
     assert "country=DE,segment=vip" not in store.buckets
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine takes the segment from the latest profile, and only if that profile was "
-    "not updated after the answer, instead of CustomerProfile.segment_as_of(answer time)",
-)
 async def test_profile_update_after_the_answer_keeps_the_answer_segment() -> None:
     before = customer("cu-1", T0, segment="vip")
     answer = feedback("fb-1", T0 + timedelta(hours=1), 10)
@@ -598,6 +593,16 @@ async def test_outcome_of_a_batch_of_duplicates_has_nothing_to_commit() -> None:
     assert (outcome.accepted, outcome.duplicates) == (0, len(events))
     await engine.commit(outcome)
     assert len(store.applied) == 1
+
+
+async def test_repeating_a_commit_that_succeeded_changes_nothing() -> None:
+    events = envelopes(mixed_payloads(90))
+    store = MemoryStateStore()
+    engine = Engine(store, OPTIONS)
+    outcome = await engine.prepare(events)
+    await engine.commit(outcome)
+    await engine.commit(outcome)
+    assert state_of(store) == await clean_run(events)
 
 
 @pytest.mark.parametrize("completed_before", [False, True])
