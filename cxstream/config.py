@@ -160,31 +160,33 @@ def _settings_mapping(data: object, path: Path | Traversable, kind: str) -> dict
     return data
 
 
-class _JsonFile(JsonConfigSettingsSource):
+class _CheckedFileSource:
+    """Reads a settings file and turns parse errors and non-mapping contents into a
+    ``ValueError`` that names the file."""
+
+    file_format: str
+    parse_errors: tuple[type[Exception], ...]
+
     def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
         try:
-            data: object = super()._read_file(file_path)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"config file {file_path} is not valid JSON: {exc}") from exc
-        return _settings_mapping(data, file_path, "JSON")
+            data: object = super()._read_file(file_path)  # type: ignore[misc]
+        except self.parse_errors as exc:
+            raise ValueError(
+                f"config file {file_path} is not valid {self.file_format}: {exc}"
+            ) from exc
+        return _settings_mapping(data, file_path, self.file_format)
 
 
-class _TomlFile(TomlConfigSettingsSource):
-    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
-        try:
-            data: object = super()._read_file(file_path)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"config file {file_path} is not valid TOML: {exc}") from exc
-        return _settings_mapping(data, file_path, "TOML")
+class _JsonFile(_CheckedFileSource, JsonConfigSettingsSource):
+    file_format, parse_errors = "JSON", (json.JSONDecodeError,)
 
 
-class _YamlFile(YamlConfigSettingsSource):
-    def _read_file(self, file_path: Path | Traversable) -> dict[str, Any]:
-        try:
-            data: object = super()._read_file(file_path)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"config file {file_path} is not valid YAML: {exc}") from exc
-        return _settings_mapping(data, file_path, "YAML")
+class _TomlFile(_CheckedFileSource, TomlConfigSettingsSource):
+    file_format, parse_errors = "TOML", (tomllib.TOMLDecodeError,)
+
+
+class _YamlFile(_CheckedFileSource, YamlConfigSettingsSource):
+    file_format, parse_errors = "YAML", (yaml.YAMLError,)
 
 
 def _file_source(path: Path) -> Callable[[type[BaseSettings]], PydanticBaseSettingsSource]:

@@ -157,16 +157,18 @@ class EventDecoder:
                 " (raw payload truncated)",
             )
         try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return DeadLetter(
-                raw, origin, f"payload is not valid UTF-8 ({exc.reason} at byte {exc.start})"
-            )
-        try:
-            event = event_adapter.validate_json(raw)
+            event = event_adapter.validate_json(raw)  # rejects bytes that are not UTF-8
         except ValidationError as exc:
             invalid = [e for e in exc.errors() if e["type"] == "json_invalid"]
             if invalid:
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    return DeadLetter(
+                        raw,
+                        origin,
+                        f"payload is not valid UTF-8 ({bad.reason} at byte {bad.start})",
+                    )
                 detail = invalid[0].get("ctx", {}).get("error") or invalid[0]["msg"]
                 return DeadLetter(raw, origin, f"invalid JSON: {detail}")
             try:

@@ -22,6 +22,8 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any, TypeVar
 
+from pydantic_core import to_json
+
 from cxstream.events import LogisticsEvent
 
 __all__ = [
@@ -219,11 +221,11 @@ class OrderState:
         for name in _TIME_FIELDS:
             value = getattr(self, name)
             if value is not None:
-                out[name] = value.isoformat()
+                out[name] = value  # serialised by pydantic-core as ISO 8601 with offset
         if self.stage:
             out["stage"] = self.stage
         if self.promised_date is not None:
-            out["promised_date"] = self.promised_date.isoformat()
+            out["promised_date"] = self.promised_date
         if self.exceptions:
             out["exceptions"] = self.exceptions
         if self.predicted_late_flagged:
@@ -232,7 +234,7 @@ class OrderState:
             out["carriers"] = dump_history(self.carriers)
         if self.promises != self._plain_promises():
             out["promises"] = dump_history(self.promises, date.isoformat)
-        return json.dumps(out, separators=(",", ":"))
+        return to_json(out).decode()
 
     @classmethod
     def from_json(cls, order_id: str, raw: str) -> OrderState:
