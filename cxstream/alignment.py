@@ -7,8 +7,10 @@ same join as a replay in event-time order, feedback is held back while a
 reference stream that still has unread data is behind the feedback's ``ts``; it is
 released as soon as every lagging reference stream has passed it, when the
 reference streams stop making progress for ``max_idle_s`` (wall clock), or when
-more than ``max_held`` events are waiting. A caught-up (lag 0) stream never holds
-anything back, so in steady state feedback passes straight through.
+more than ``max_held`` events are waiting. A caught-up (lag 0) stream holds an event
+back for at most ``caught_up_grace_s``: in a live stream the logistics event that
+precedes a feedback event in event time may simply not have been fetched yet, and a
+short wait lets it arrive (as Kafka Streams' ``max.task.idle.ms`` does).
 
 Held events of one input stream are released strictly in the order they arrived
 (a prefix at a time), so positions within a stream are processed in order.
@@ -47,17 +49,19 @@ class EventTimeAligner(Generic[T]):
         *,
         held_kinds: frozenset[str] = frozenset({"feedback"}),
         max_idle_s: float = 2.0,
+        caught_up_grace_s: float = 0.5,
         max_held: int = 200_000,
         clock: Clock | None = None,
     ) -> None:
         self.lag = lag
         self.held_kinds = held_kinds
         self.max_idle_s = max_idle_s
+        self.caught_up_grace_s = caught_up_grace_s
         self.max_held = max_held
         self.clock = clock or SystemClock()
         self._stream_time: dict[str, float] = {}
         self._reference_streams: set[str] = set()
-        self._held: dict[str, deque[tuple[float, Envelope, T]]] = {}
+        self._held: dict[str, deque[tuple[float, float, Envelope, T]]] = {}
         self._count = 0
         self._last_progress = self.clock.monotonic()
 
@@ -78,19 +82,22 @@ class EventTimeAligner(Generic[T]):
             self._stream_time.pop(stream, None)
             queue = self._held.pop(stream, None)
             if queue:
-                dropped.extend(token for _, _, token in queue)
+                dropped.extend(token for _, _, _, token in queue)
                 self._count -= len(queue)
         return dropped
 
-    def _reference_time(self) -> float:
-        """Event time up to which every lagging reference stream has been read."""
-        horizon = float("inf")
+    def _horizons(self) -> tuple[float, float]:
+        """Event time up to which every lagging reference stream has been read, and up to
+        which every caught-up one has."""
+        lagging = caught_up = float("inf")
         for stream in self._reference_streams:
             lag = self.lag(stream)
+            time = self._stream_time.get(stream, float("-inf"))
             if lag is not None and lag <= 0:
-                continue
-            horizon = min(horizon, self._stream_time.get(stream, float("-inf")))
-        return horizon
+                caught_up = min(caught_up, time)
+            else:
+                lagging = min(lagging, time)
+        return lagging, caught_up
 
     def offer(self, items: Iterable[tuple[Envelope, T]]) -> list[tuple[Envelope, T]]:
         """Add a batch; return what may be processed now (reference events first, in
@@ -106,7 +113,7 @@ class EventTimeAligner(Generic[T]):
                 queue = self._held.get(env.stream)
                 if queue is None:
                     queue = self._held[env.stream] = deque()
-                queue.append((ts, env, token))
+                queue.append((ts, now, env, token))
                 self._count += 1
                 continue
             self._reference_streams.add(env.stream)
@@ -119,10 +126,15 @@ class EventTimeAligner(Generic[T]):
         if not self._count:
             return ready
         idle = now - self._last_progress >= self.max_idle_s
-        horizon = float("inf") if idle else self._reference_time()
+        lagging, caught_up = (float("inf"), float("inf")) if idle else self._horizons()
+        graced = now - self.caught_up_grace_s
         for queue in self._held.values():
-            while queue and (queue[0][0] <= horizon or self._count > self.max_held):
-                _, env, token = queue.popleft()
+            while queue:
+                ts, arrived = queue[0][0], queue[0][1]
+                due = ts <= lagging and (ts <= caught_up or arrived <= graced)
+                if not due and self._count <= self.max_held:
+                    break
+                _, _, env, token = queue.popleft()
                 self._count -= 1
                 ready.append((env, token))
         return ready
@@ -136,7 +148,7 @@ class EventTimeAligner(Generic[T]):
         return dropped
 
     def release_all(self) -> list[tuple[Envelope, T]]:
-        out = [(env, token) for queue in self._held.values() for _, env, token in queue]
+        out = [(env, token) for queue in self._held.values() for _, _, env, token in queue]
         self._held.clear()
         self._count = 0
         return out

@@ -112,6 +112,12 @@ class Settings(BaseSettings):
         ge=0,
         description="longest wall-clock wait for the logistics stream to catch up with feedback",
     )
+    join_grace_s: float = Field(
+        0.5,
+        ge=0,
+        description="how long feedback waits for a caught-up logistics stream to deliver "
+        "events still in flight",
+    )
     max_payload_bytes: int = Field(64 * 1024, ge=1024)
     retry_initial_s: float = Field(0.2, gt=0)
     retry_max_s: float = Field(10.0, gt=0)

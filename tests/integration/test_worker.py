@@ -53,6 +53,7 @@ def _settings(kafka: str, redis_url: str) -> Settings:
         batch_size=500,
         retry_max_s=1.0,
         join_hold_s=15.0,
+        join_grace_s=3.0,
     )
 
 

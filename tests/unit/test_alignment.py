@@ -102,13 +102,31 @@ def test_reference_events_come_first_then_released_feedback() -> None:
     ]
 
 
-def test_caught_up_streams_never_hold_feedback() -> None:
-    aligner, _, at = make({LOGISTICS: 0, CUSTOMERS: 0})
+def test_caught_up_streams_hold_feedback_only_for_the_grace_period() -> None:
+    aligner, clock, at = make({LOGISTICS: 0, CUSTOMERS: 0})
     aligner.expect([LOGISTICS, CUSTOMERS])
-    aligner.offer([at.logistics(0), at.customer(0)])
-    released = aligner.offer([at.feedback(60 * 24 * 30)])
-    assert tokens(released) == ["tok:cx.feedback/0@0"]
+    aligner.offer([at.logistics(10), at.customer(10)])
+    # Not ahead of what the caught-up streams delivered: straight through.
+    assert tokens(aligner.offer([at.feedback(5)])) == ["tok:cx.feedback/0@0"]
+    # Ahead of them: a logistics event may still be in flight, so it waits briefly...
+    assert aligner.offer([at.feedback(60 * 24 * 30)]) == []
+    clock.advance(0.4)
+    assert aligner.offer([]) == []
+    # ...but never longer than the grace period.
+    clock.advance(0.1)
+    assert tokens(aligner.offer([])) == ["tok:cx.feedback/0@1"]
     assert aligner.held == 0
+
+
+def test_caught_up_stream_delivering_the_missing_event_releases_feedback_at_once() -> None:
+    aligner, _, at = make({LOGISTICS: 0})
+    aligner.expect([LOGISTICS])
+    aligner.offer([at.logistics(10)])
+    assert aligner.offer([at.feedback(30)]) == []
+    assert tokens(aligner.offer([at.logistics(31)])) == [
+        "tok:cx.logistics/0@1",
+        "tok:cx.feedback/0@0",
+    ]
 
 
 def test_no_reference_streams_means_no_waiting() -> None:
@@ -137,8 +155,10 @@ def test_feedback_is_released_when_the_lagging_stream_catches_up() -> None:
     aligner, _, at = make(lags)
     aligner.offer([at.logistics(0)])
     assert aligner.offer([at.feedback(50)]) == []
-    lags[LOGISTICS] = 0
-    assert tokens(aligner.offer([])) == ["tok:cx.feedback/0@0"]
+    assert tokens(aligner.offer([at.logistics(50)])) == [
+        "tok:cx.logistics/0@1",
+        "tok:cx.feedback/0@0",
+    ]
 
 
 def test_slowest_lagging_stream_decides() -> None:
