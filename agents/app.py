@@ -7,6 +7,7 @@ decoded by the engine's own decoder, in batches.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -95,9 +96,7 @@ def create_app(settings: Settings) -> faust.App:
         await future
 
     async def ack(event: Any) -> None:
-        stream = state.get("stream")
-        if stream is not None:
-            await stream.ack(event)
+        event.ack()  # the consumer commits the offset once every earlier one is acked
 
     def runtime() -> IngestRuntime:
         rt: IngestRuntime | None = state.get("runtime")
@@ -127,24 +126,43 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(inputs, name="cxstream-ingest", concurrency=1)
     async def ingest(stream: Any) -> None:
-        state["stream"] = stream
+        """Take the agent's events off its channel in batches.
+
+        Faust's conductor has already put the raw events on the channel's queue; taking
+        them in bulk, and acknowledging each one only after its state is written, keeps
+        Faust's offset tracking and rebalance handling without its per-event stream
+        processing (the engine decodes and batches by itself).
+        """
         rt = runtime()
-        async for events in stream.noack_take(settings.batch_size, within=settings.batch_within_s):
+        queue = stream.channel.queue
+        loop = asyncio.get_running_loop()
+        batch_size, within = settings.batch_size, settings.batch_within_s
+        while not stream.should_stop:
+            try:
+                events = [await asyncio.wait_for(queue.get(), timeout=1.0)]
+            except TimeoutError:
+                continue
+            deadline = loop.time() + within
+            while len(events) < batch_size:
+                if not queue.empty():
+                    events.append(queue.get_nowait())
+                    continue
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    events.append(await asyncio.wait_for(queue.get(), remaining))
+                except TimeoutError:
+                    break
             generation = app.consumer_generation_id
-            records = [
-                (
-                    e.message.topic,
-                    e.message.partition,
-                    e.message.offset,
-                    e.message.key,
-                    e.message.value,
-                    e,
-                )
-                for e in events
-                # Fetched before a rebalance: the partition's owner reads it again.
-                if e.message.generation_id in (None, generation)
-            ]
-            await rt.handle(records)
+            await rt.handle(
+                [
+                    (m.topic, m.partition, m.offset, m.key, m.value, e)
+                    for e in events
+                    # Fetched before a rebalance: the partition's new owner reads it again.
+                    if (m := e.message).generation_id in (None, generation)
+                ]
+            )
 
     @app.timer(interval=0.2)
     async def release_held() -> None:
