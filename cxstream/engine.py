@@ -200,9 +200,11 @@ class Engine:
                     if sid not in changes.series_dims:
                         changes.series_dims[sid] = sdims
                         outcome.series.add(sid)
+                deltas = target.get(bucket)
+                if deltas is None:
+                    deltas = target[bucket] = {}
                 for name, delta in counters:
-                    key = (bucket, name)
-                    target[key] = target.get(key, 0) + delta
+                    deltas[name] = deltas.get(name, 0) + delta
 
         for oid in dirty_orders:
             changes.partition(self._partition(oid)).orders[oid] = orders[oid].to_json()

@@ -50,9 +50,10 @@ class MemoryStateStore:
             for series, counters in part.contributions.items():
                 self.dims.setdefault(series, changes.series_dims[series])
                 buckets = self.buckets[series]
-                for (bucket, name), delta in counters.items():
+                for bucket, deltas in counters.items():
                     values = buckets.setdefault(bucket, {})
-                    values[name] = values.get(name, 0.0) + delta
+                    for name, delta in deltas.items():
+                        values[name] = values.get(name, 0.0) + delta
 
     async def recover(self, partitions: Iterable[int]) -> int:
         return 0

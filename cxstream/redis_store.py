@@ -61,13 +61,14 @@ return n
 """
 
 # KEYS: 1 watermarks hash, 2 bucket index (sorted set), 3.. bucket hashes.
-# ARGV: 1 ttl, 2 buckets to keep, 3 bucket numbers JSON (one per bucket key),
-#       4 groups JSON [[partition, batch number, [[key index, counter, delta], ...]], ...]
+# ARGV: 1 ttl, 2 buckets to keep, 3 bucket numbers JSON (one per bucket key, same order),
+#       4 groups JSON [[partition, batch number, {bucket: {counter: delta}}], ...]
 #       (a partition's groups in increasing batch number).
 _APPLY_SERIES = """
 local ttl = tonumber(ARGV[1])
 local keep = tonumber(ARGV[2])
-local buckets = cjson.decode(ARGV[3])
+local key_of = {}
+for i, bucket in ipairs(cjson.decode(ARGV[3])) do key_of[tostring(bucket)] = i + 2 end
 local sums = {}
 local applied = 0
 for _, group in ipairs(cjson.decode(ARGV[4])) do
@@ -75,10 +76,11 @@ for _, group in ipairs(cjson.decode(ARGV[4])) do
   local n = group[2]
   local mark = tonumber(redis.call('HGET', KEYS[1], field) or '0')
   if n > mark then
-    for _, r in ipairs(group[3]) do
-      local per_key = sums[r[1]]
-      if per_key == nil then per_key = {}; sums[r[1]] = per_key end
-      per_key[r[2]] = (per_key[r[2]] or 0) + r[3]
+    for bucket, deltas in pairs(group[3]) do
+      local k = key_of[tostring(bucket)]
+      local per_key = sums[k]
+      if per_key == nil then per_key = {}; sums[k] = per_key end
+      for name, delta in pairs(deltas) do per_key[name] = (per_key[name] or 0) + delta end
     end
     redis.call('HSET', KEYS[1], field, n)
     applied = applied + 1
@@ -86,12 +88,12 @@ for _, group in ipairs(cjson.decode(ARGV[4])) do
 end
 local newest = nil
 for k, per_key in pairs(sums) do
-  local key = KEYS[k + 2]
+  local key = KEYS[k]
   for name, delta in pairs(per_key) do
     if delta ~= 0 then redis.call('HINCRBY', key, name, delta) end
   end
   redis.call('EXPIRE', key, ttl)
-  local bucket = buckets[k]
+  local bucket = tonumber(string.match(key, ':agg:(-?%d+)$'))
   redis.call('ZADD', KEYS[2], bucket, bucket)
   if newest == nil or bucket > newest then newest = bucket end
 end
@@ -121,15 +123,7 @@ def connect_redis(settings: Settings) -> aioredis.Redis | RedisCluster:
 
 
 def _journal_payload(contributions: dict[str, Counters], dims: dict[str, dict[str, str]]) -> bytes:
-    return to_json(
-        {
-            "series": {
-                sid: [(bucket, name, delta) for (bucket, name), delta in counters.items()]
-                for sid, counters in contributions.items()
-            },
-            "dims": {sid: dims[sid] for sid in contributions},
-        }
-    )
+    return to_json({"series": contributions, "dims": {sid: dims[sid] for sid in contributions}})
 
 
 class RedisStateStore:
@@ -306,19 +300,13 @@ class RedisStateStore:
         calls: list[tuple[list[str], list[Any]]] = []
         new_series: list[str] = []
         for series, series_groups in groups.items():
-            bucket_index: dict[int, int] = {}
-            encoded: list[tuple[int, int, list[tuple[int, str, int]]]] = []
-            for p, n, counters in series_groups:
-                records: list[tuple[int, str, int]] = []
-                for (bucket, name), delta in counters.items():
-                    k = bucket_index.get(bucket)
-                    if k is None:
-                        k = bucket_index[bucket] = len(bucket_index) + 1
-                    records.append((k, name, delta))
-                encoded.append((p, n, records))
+            if len(series_groups) == 1:
+                buckets = list(series_groups[0][2])
+            else:
+                buckets = list({b: None for _, _, counters in series_groups for b in counters})
             keys = [self.keys.watermarks(series), self.keys.buckets(series)]
-            keys.extend(self.keys.aggregate(series, b) for b in bucket_index)
-            calls.append((keys, [ttl, keep, to_json(list(bucket_index)), to_json(encoded)]))
+            keys.extend(self.keys.aggregate(series, b) for b in buckets)
+            calls.append((keys, [ttl, keep, to_json(buckets), to_json(series_groups)]))
             if series not in self._known_series:
                 new_series.append(series)
 
@@ -352,8 +340,8 @@ class RedisStateStore:
             token_of = {int(n): t for t, n in tokens.items()}
             for n in sorted(int(k) for k in journal):
                 entry = json.loads(journal[str(n)])
-                for sid, records in entry["series"].items():
-                    groups[sid].append((p, n, {(b, name): d for b, name, d in records}))
+                for sid, counters in entry["series"].items():
+                    groups[sid].append((p, n, {int(b): d for b, d in counters.items()}))
                 dims.update(entry["dims"])
                 cleanup.setdefault(p, []).append((n, token_of.get(n, "")))
                 applied += 1

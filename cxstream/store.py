@@ -31,8 +31,8 @@ __all__ = [
     "StateStore",
 ]
 
-#: Counter deltas of one series: ``(bucket, counter) -> delta``.
-Counters = dict[tuple[int, str], int]
+#: Counter deltas of one series: ``bucket -> counter -> delta``.
+Counters = dict[int, dict[str, int]]
 
 
 @dataclass(slots=True)
