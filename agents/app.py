@@ -95,7 +95,7 @@ def create_app(settings: Settings) -> faust.App:
         future = await deadletters.send(key=key, value=value)
         await future
 
-    async def ack(event: Any) -> None:
+    def ack(event: Any) -> None:
         event.ack()  # the consumer commits the offset once every earlier one is acked
 
     def runtime() -> IngestRuntime:

@@ -28,7 +28,7 @@ __all__ = ["IngestRuntime", "IngestStats"]
 log = logging.getLogger("cxstream.worker")
 
 SendDeadLetter = Callable[[bytes | None, bytes], Awaitable[None]]
-Ack = Callable[[Any], Awaitable[None]]
+Ack = Callable[[Any], None]
 
 
 @dataclass(slots=True)
@@ -79,6 +79,7 @@ class IngestRuntime:
         self.last_offsets: dict[str, int] = {}
         self.outcome_listeners: list[Callable[[BatchOutcome], Awaitable[None]]] = []
         self._lock = asyncio.Lock()
+        self._stream_names: dict[tuple[str, int], str] = {}
 
     async def handle(
         self, records: Sequence[tuple[str, int, int, bytes | None, bytes, Any]]
@@ -87,13 +88,16 @@ class IngestRuntime:
         :attr:`ack` acknowledges."""
         accepted: list[tuple[Envelope, Any]] = []
         dead: list[tuple[DeadLetter, bytes | None, Any]] = []
+        names = self._stream_names
+        last_offsets = self.last_offsets
+        decode = self.decoder.decode
         for topic, partition, offset, key, value, token in records:
-            origin = KafkaOrigin(topic, partition, offset)
-            stream = origin.stream
-            previous = self.last_offsets.get(stream, -1)
-            if offset > previous:
-                self.last_offsets[stream] = offset
-            decoded = self.decoder.decode(value or b"", origin, stream, offset)
+            stream = names.get((topic, partition))
+            if stream is None:
+                stream = names[(topic, partition)] = f"{topic}/{partition}"
+            if offset > last_offsets.get(stream, -1):
+                last_offsets[stream] = offset
+            decoded = decode(value or b"", KafkaOrigin(topic, partition, offset), stream, offset)
             if isinstance(decoded, DeadLetter):
                 dead.append((decoded, key, token))
             else:
@@ -106,7 +110,7 @@ class IngestRuntime:
                 what="dead-letter publish",
                 on_retry=self._count_retry,
             )
-            await self.ack(token)
+            self.ack(token)
         self.stats.dead_lettered += len(dead)
         await self.process(self.aligner.offer(accepted))
 
@@ -136,8 +140,9 @@ class IngestRuntime:
         )
         for listener in self.outcome_listeners:
             await listener(outcome)
+        ack = self.ack
         for _, token in ready:
-            await self.ack(token)
+            ack(token)
         self.stats.batches += 1
         self.stats.accepted += outcome.accepted
         self.stats.duplicates += outcome.duplicates
