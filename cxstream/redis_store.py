@@ -188,12 +188,14 @@ class RedisStateStore:
             pipe.smismember(self.keys.seen(partition, day), ids)
         groups = list(by_partition.items())
         for partition, items in groups:
-            # One slot per partition, so MGET also works on a cluster.
-            pipe.mget(
-                [
+            # One slot per partition, so a single MGET is fine on a cluster too (redis-py
+            # refuses ``mget`` in cluster pipelines, not the command).
+            pipe.execute_command(
+                "MGET",
+                *(
                     self.keys.order(partition, i) if is_order else self.keys.customer(partition, i)
                     for is_order, i in items
-                ]
+                ),
             )
         results = await pipe.execute()
         self.round_trips += 1
@@ -283,7 +285,7 @@ class RedisStateStore:
 
         def fill(pipe: Any, shas: dict[str, str]) -> None:
             for keys, args in calls:
-                pipe.evalsha(shas["commit"], len(keys), *keys, *args)
+                pipe.execute_command("EVALSHA", shas["commit"], len(keys), *keys, *args)
 
         results = await self._execute(fill)
         for p in order:
@@ -312,7 +314,7 @@ class RedisStateStore:
 
         def fill(pipe: Any, shas: dict[str, str]) -> None:
             for keys, args in calls:
-                pipe.evalsha(shas["series"], len(keys), *keys, *args)
+                pipe.execute_command("EVALSHA", shas["series"], len(keys), *keys, *args)
             for series in new_series:
                 pipe.hsetnx(self.keys.series_index(), series, json.dumps(dims[series]))
 

@@ -21,12 +21,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from cxstream.embedded import EmbeddedKafka, EmbeddedRedis
+from cxstream.embedded_cluster import EmbeddedRedisCluster
 
 __all__ = [
     "TopicFactory",
     "UniqueName",
     "consumer_group",
     "kafka_bootstrap",
+    "redis_cluster_url",
     "redis_server",
     "redis_url",
     "topic_factory",
@@ -35,6 +37,7 @@ __all__ = [
 
 KAFKA_ENV = "CXSTREAM_TEST_KAFKA"
 REDIS_ENV = "CXSTREAM_TEST_REDIS_URL"
+REDIS_CLUSTER_ENV = "CXSTREAM_TEST_REDIS_CLUSTER_URL"
 
 _T = TypeVar("_T")
 
@@ -86,6 +89,18 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("redis") / "redis.log"
     with EmbeddedRedis(log_path=log_path) as redis:
         yield redis.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A node of a Redis Cluster: ``$CXSTREAM_TEST_REDIS_CLUSTER_URL`` or a local one of
+    three primaries."""
+    external = os.environ.get(REDIS_CLUSTER_ENV)
+    if external:
+        yield external
+        return
+    with EmbeddedRedisCluster(primaries=3) as cluster:
+        yield cluster.url
 
 
 @pytest.fixture

@@ -14,7 +14,9 @@ some of the series were updated. Then:
 * two replays into the same store count the events of both, and replaying a file again
   counts nothing more.
 
-A repeated commit after one that succeeded is also checked; it is a known failure.
+A repeated commit after one that succeeded is also checked. Every test runs against a
+single Redis and against a Redis Cluster of three primaries (the key layout puts each
+atomic script's keys in one slot).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
 from cxstream.config import Settings
 from cxstream.decoding import Envelope, EventDecoder, FileOrigin
@@ -103,11 +106,16 @@ def events(payloads: list[dict[str, Any]]) -> list[Envelope]:
     return out
 
 
-@pytest.fixture
-def settings(redis_url: str) -> Settings:
-    """Settings for the shared test Redis, under a key prefix no other test uses."""
+@pytest.fixture(params=["single-node", "cluster"])
+def settings(request: pytest.FixtureRequest, redis_url: str) -> Settings:
+    """Settings for the shared test Redis, or a Redis Cluster of three primaries, under a
+    key prefix no other test uses."""
+    cluster = request.param == "cluster"
     return Settings(
-        redis_url=redis_url, key_prefix=f"t{uuid.uuid4().hex[:12]}", partitions=PARTITIONS
+        redis_url=request.getfixturevalue("redis_cluster_url") if cluster else redis_url,
+        redis_cluster=cluster,
+        key_prefix=f"t{uuid.uuid4().hex[:12]}",
+        partitions=PARTITIONS,
     )
 
 
@@ -304,3 +312,24 @@ async def test_two_replays_into_the_same_store_count_both(
     expected = await reference.run([first_days, last_day], tmp_path / "reference")
     assert first.accepted + second.accepted == expected.accepted
     assert await figures_of(store, settings) == await figures_of(memory, settings)
+
+
+async def test_state_spreads_over_every_primary_of_a_cluster(
+    redis_cluster_url: str, events: list[Envelope], opened: list[RedisStateStore]
+) -> None:
+    settings = Settings(
+        redis_url=redis_cluster_url,
+        redis_cluster=True,
+        key_prefix=f"t{uuid.uuid4().hex[:12]}",
+        partitions=8,
+    )
+    store = open_store(settings, opened)
+    engine = Engine(store, EngineOptions.from_settings(settings))
+    for batch in cut(events, *range(500, len(events), 500)):
+        await engine.process(batch)
+    assert await figures_of(store, settings) == await clean_figures(events, settings)
+    client = store.client
+    assert isinstance(client, RedisCluster)
+    per_node = [int(await client.dbsize(target_nodes=node)) for node in client.get_primaries()]
+    assert len(per_node) == 3
+    assert all(n > 0 for n in per_node), per_node
