@@ -22,26 +22,22 @@ from __future__ import annotations
 import abc
 import asyncio
 import atexit
-import contextlib
-import ctypes
 import importlib.util
 import os
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import Self
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+
+from cxstream.worker_process import ChildProcess, free_port, read_log_tail
 
 __all__ = [
     "EmbeddedKafka",
@@ -54,19 +50,10 @@ __all__ = [
 _LOOPBACK = "127.0.0.1"
 _POLL_INTERVAL_S = 0.05
 _PROBE_TIMEOUT_S = 2.0
-_PR_SET_PDEATHSIG = 1
 
 
 class EmbeddedServerError(RuntimeError):
     """Raised when an embedded server cannot be found, started or stopped."""
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free at the time of the call."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _port_accepts_connections(port: int) -> bool:
@@ -78,81 +65,14 @@ def _port_accepts_connections(port: int) -> bool:
         return False
 
 
-class _RunningServers:
-    """Process-wide set of started servers, all stopped when the interpreter exits."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._servers: set[EmbeddedServer] = set()
-        atexit.register(self.stop_all)
-
-    def add(self, server: EmbeddedServer) -> None:
-        with self._lock:
-            self._servers.add(server)
-
-    def discard(self, server: EmbeddedServer) -> None:
-        with self._lock:
-            self._servers.discard(server)
-
-    def stop_all(self) -> None:
-        with self._lock:
-            servers = list(self._servers)
-            self._servers.clear()
-        for server in servers:
-            server.stop()
-
-
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    """Send ``sig`` to the process group led by ``process`` (it is a session leader)."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
-
-
-def _terminate_group(process: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGCONT + SIGTERM the group, then SIGKILL it if it outlives ``timeout``; reap it."""
-    _signal_group(process, signal.SIGCONT)
-    _signal_group(process, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _signal_group(process, signal.SIGKILL)
-        process.wait()
-
-
-def _parent_death_signal_hook() -> Callable[[], None] | None:
-    """Return a pre-exec hook that asks Linux to SIGTERM the child when its parent dies.
-
-    The kernel ties this to the *thread* that forks, so it is only used when the
-    child is started from the main thread, which lives as long as the process.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
-
-    return hook
-
-
-_RUNNING = _RunningServers()
-
-
 class EmbeddedServer(abc.ABC):
     """A server child process on a fixed loopback port, with readiness checks and cleanup.
 
-    Subclasses give the command line and a readiness probe; this class starts the
-    process in its own session, sends its output to a log file, waits until the probe
-    succeeds, and stops it with SIGTERM, then SIGKILL after ``stop_timeout`` seconds.
-    The port is chosen once, so a stopped server starts again on the same port.
+    Subclasses give the command line and a readiness probe; this class runs it as a
+    :class:`~cxstream.worker_process.ChildProcess` (own session, output to a log file,
+    SIGTERM if this process dies), waits until the probe succeeds, and stops it with
+    SIGTERM, then SIGKILL after ``stop_timeout`` seconds. The port is chosen once, so a
+    stopped server starts again on the same port.
     """
 
     name: str = "server"
@@ -169,8 +89,7 @@ class EmbeddedServer(abc.ABC):
         self._requested_log_path = log_path
         self._startup_timeout = startup_timeout
         self._stop_timeout = stop_timeout
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log_file: IO[bytes] | None = None
+        self._child: ChildProcess | None = None
         self._workdir: Path | None = None
         self._paused = False
 
@@ -190,12 +109,12 @@ class EmbeddedServer(abc.ABC):
     @property
     def pid(self) -> int | None:
         """Process id of the running server, or None when it is not running."""
-        return self._process.pid if self.running and self._process is not None else None
+        return self._child.pid if self.running and self._child is not None else None
 
     @property
     def running(self) -> bool:
         """Whether the server process exists and has not exited."""
-        return self._process is not None and self._process.poll() is None
+        return self._child is not None and self._child.running
 
     @property
     def paused(self) -> bool:
@@ -213,11 +132,7 @@ class EmbeddedServer(abc.ABC):
 
     def log_tail(self, lines: int = 40) -> str:
         """Return the last ``lines`` lines of the server log (empty if there is none)."""
-        path = self.log_path
-        if path is None or not path.exists():
-            return ""
-        text = path.read_bytes()[-65536:].decode("utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        return read_log_tail(self.log_path, lines, max_bytes=65536)
 
     def start(self) -> Self:
         """Start the server and block until it is ready; no-op if already running.
@@ -234,33 +149,31 @@ class EmbeddedServer(abc.ABC):
             log_path = self.log_path
             assert log_path is not None
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log_file = log_path.open("ab")
-            self._process = subprocess.Popen(
+            self._child = ChildProcess(
                 command,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log_file,
-                stderr=subprocess.STDOUT,
+                log_path=log_path,
+                name=self.name,
                 cwd=workdir,
-                start_new_session=True,
-                preexec_fn=_parent_death_signal_hook(),
-            )
+                stop_timeout=self._stop_timeout,
+                death_signal=signal.SIGTERM,
+            ).start()
         except OSError as exc:
-            self._cleanup_files()
+            self._after_exit()
             raise EmbeddedServerError(f"cannot run {self.name}: {exc}") from exc
         except BaseException:
-            self._cleanup_files()
+            self._after_exit()
             raise
         self._paused = False
-        _RUNNING.add(self)
+        atexit.register(self.stop)
         self._wait_until_ready()
         return self
 
     def _wait_until_ready(self) -> None:
-        process = self._process
-        assert process is not None
+        child = self._child
+        assert child is not None
         deadline = time.monotonic() + self._startup_timeout
         while time.monotonic() < deadline:
-            code = process.poll()
+            code = child.returncode
             if code is not None:
                 self._fail(f"{self.name} exited with code {code} during startup")
             if _port_accepts_connections(self._port) and self._is_ready():
@@ -278,19 +191,14 @@ class EmbeddedServer(abc.ABC):
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after ``stop_timeout``) and reap it."""
-        process = self._process
-        if process is not None:
-            _terminate_group(process, timeout=self._stop_timeout)
-        _RUNNING.discard(self)
+        if self._child is not None:
+            self._child.stop()
         self._after_exit()
 
     def kill(self) -> None:
         """Kill the server abruptly with SIGKILL, as in a crash, and reap it."""
-        process = self._process
-        if process is not None:
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
-        _RUNNING.discard(self)
+        if self._child is not None:
+            self._child.kill()
         self._after_exit()
 
     def restart(self) -> Self:
@@ -300,26 +208,21 @@ class EmbeddedServer(abc.ABC):
 
     def pause(self) -> None:
         """Freeze the server with SIGSTOP: connections hang until :meth:`resume`."""
-        if self._process is None or not self.running:
+        if self._child is None or not self.running:
             raise EmbeddedServerError(f"{self.name} is not running")
-        _signal_group(self._process, signal.SIGSTOP)
+        self._child.signal_group(signal.SIGSTOP)
         self._paused = True
 
     def resume(self) -> None:
         """Let a server frozen by :meth:`pause` run again."""
-        if self._process is not None:
-            _signal_group(self._process, signal.SIGCONT)
+        if self._child is not None:
+            self._child.signal_group(signal.SIGCONT)
         self._paused = False
 
     def _after_exit(self) -> None:
-        self._process = None
+        atexit.unregister(self.stop)
+        self._child = None
         self._paused = False
-        self._cleanup_files()
-
-    def _cleanup_files(self) -> None:
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None

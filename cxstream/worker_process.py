@@ -2,10 +2,12 @@
 
 :class:`ChildProcess` runs a command in a new session (so that it and everything it
 starts can be signalled as one process group) with its output in a log file. It is
-stopped with SIGTERM, then SIGKILL if it outlives a timeout, and reaped; that also
-happens when the interpreter exits, and on Linux a child started from the main thread
-gets SIGKILL if its parent dies without cleaning up (a worker may wait for its broker
-forever on SIGTERM, and its state in Redis is safe to abandon).
+stopped with SIGTERM (after a SIGCONT, in case it was frozen), then SIGKILL if it
+outlives a timeout, and reaped; that also happens when the interpreter exits, and on
+Linux a child started from the main thread gets a signal (by default SIGKILL) if its
+parent dies without cleaning up (a worker may wait for its broker forever on SIGTERM,
+and its state in Redis is safe to abandon). :class:`cxstream.embedded.EmbeddedServer`
+runs its servers as such children too.
 
 :class:`WorkerProcess` is ``python -m cxstream worker`` given a :class:`Settings`
 object, either as ``CXSTREAM_*`` environment variables (:func:`settings_env`) or as a
@@ -29,6 +31,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -41,12 +44,13 @@ from typing import Any, Self
 from pydantic import SecretStr
 
 from cxstream.config import Settings
-from cxstream.embedded import free_port
 
 __all__ = [
     "ChildProcess",
     "WorkerProcess",
     "WorkerProcessError",
+    "free_port",
+    "read_log_tail",
     "settings_env",
     "write_settings_file",
 ]
@@ -56,10 +60,27 @@ _NESTED = "__"
 _PR_SET_PDEATHSIG = 1
 _LOG_TAIL_BYTES = 32_768
 _STATS_TIMEOUT_S = 2.0
+_LOOPBACK = "127.0.0.1"
 
 
 class WorkerProcessError(RuntimeError):
     """A child process exited, or a condition on it did not hold in time."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free at the time of the call."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((_LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def read_log_tail(path: Path | None, lines: int, max_bytes: int = _LOG_TAIL_BYTES) -> str:
+    """The last ``lines`` lines in the last ``max_bytes`` of ``path`` (empty if none)."""
+    if path is None or not path.exists():
+        return ""
+    text = path.read_bytes()[-max_bytes:].decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def _plain_settings(settings: Settings) -> dict[str, Any]:
@@ -94,8 +115,8 @@ def write_settings_file(settings: Settings, path: Path) -> None:
         json.dump(_plain_settings(settings), handle)
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A pre-exec hook asking Linux to SIGKILL the child when its parent dies.
+def _die_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to send ``sig`` to the child when its parent dies.
 
     Linux ties this to the forking thread, so it is only used from the main thread.
     """
@@ -107,7 +128,7 @@ def _die_with_parent() -> Callable[[], None] | None:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
-    return lambda: prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    return lambda: prctl(_PR_SET_PDEATHSIG, int(sig))
 
 
 class ChildProcess:
@@ -115,6 +136,7 @@ class ChildProcess:
 
     ``env`` is the child's whole environment (default: this process's). :meth:`stop`
     and :meth:`kill` act on the child's whole process group and reap the child.
+    ``death_signal`` is what the child gets if this process dies without stopping it.
     """
 
     def __init__(
@@ -126,6 +148,7 @@ class ChildProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         stop_timeout: float = 20.0,
+        death_signal: signal.Signals = signal.SIGKILL,
     ) -> None:
         self.argv = list(argv)
         self.name = name or Path(self.argv[0]).name
@@ -133,6 +156,7 @@ class ChildProcess:
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
         self.stop_timeout = stop_timeout
+        self.death_signal = death_signal
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -161,7 +185,7 @@ class ChildProcess:
                 cwd=self.cwd,
                 env=self.env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent(),
+                preexec_fn=_die_with_parent(self.death_signal),
             )
         atexit.register(self.stop)
         return self
@@ -175,7 +199,8 @@ class ChildProcess:
             raise WorkerProcessError(f"{self.name} was not started")
         return self._process.wait(timeout=timeout)
 
-    def _signal(self, sig: signal.Signals) -> None:
+    def signal_group(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the child's process group, unless the child has exited."""
         process = self._process
         if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -184,12 +209,14 @@ class ChildProcess:
     def stop(self, timeout: float | None = None, *, sig: signal.Signals = signal.SIGTERM) -> None:
         """Send ``sig`` (a graceful shutdown), then SIGKILL after ``timeout`` seconds.
 
-        ``timeout`` defaults to ``stop_timeout``; a child that has exited is only reaped.
+        A frozen (SIGSTOP) group gets SIGCONT first. ``timeout`` defaults to
+        ``stop_timeout``; a child that has exited is only reaped.
         """
         process = self._process
         if process is None:
             return
-        self._signal(sig)
+        self.signal_group(signal.SIGCONT)
+        self.signal_group(sig)
         try:
             process.wait(timeout=self.stop_timeout if timeout is None else timeout)
         except subprocess.TimeoutExpired:
@@ -202,7 +229,7 @@ class ChildProcess:
         process = self._process
         if process is None:
             return
-        self._signal(signal.SIGKILL)
+        self.signal_group(signal.SIGKILL)
         process.wait()
         self._exited()
 
@@ -211,10 +238,7 @@ class ChildProcess:
 
     def log_tail(self, lines: int = 30) -> str:
         """The last ``lines`` lines of the log (empty if there is none)."""
-        if not self.log_path.exists():
-            return ""
-        text = self.log_path.read_bytes()[-_LOG_TAIL_BYTES:].decode("utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        return read_log_tail(self.log_path, lines)
 
     def failure(self, reason: str) -> WorkerProcessError:
         """An error saying ``reason``, with the last lines of the log."""
