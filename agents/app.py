@@ -41,9 +41,10 @@ def _faust_settings(settings: Settings) -> dict[str, Any]:
         "broker_commit_every": 10_000,
         "broker_commit_interval": 1.0,
         "stream_buffer_maxsize": max(4096, settings.batch_size * 2),
-        # Held or in-flight events are not acknowledged at shutdown: they are read again
-        # after a restart, and their state writes are idempotent. Waiting for them would
-        # only delay the shutdown.
+        # Held or in-flight events are not waited for at shutdown or when partitions are
+        # revoked: unacknowledged, they are read again by the next owner (after its seek to
+        # the committed offsets), and their state writes are idempotent. Waiting would only
+        # stall the rebalance behind feedback the aligner holds.
         "stream_wait_empty": False,
         "producer_linger_ms": 5,
         "web_enabled": settings.web_port > 0,
@@ -167,13 +168,9 @@ def create_app(settings: Settings) -> faust.App:
     @app.timer(interval=0.2)
     async def release_held() -> None:
         rt: IngestRuntime | None = state.get("runtime")
-        if rt is None or not rt.aligner.held:
-            return
-        if app.rebalancing:
-            # Faust waits for every unacknowledged event before it gives partitions up;
-            # held feedback is let go (not acknowledged) and read again afterwards.
-            rt.aligner.drop_all()
-        else:
+        # During a rebalance held feedback stays put: the revoked partitions' share is let go
+        # (unacknowledged, read again after the seek) by ``_revoked``.
+        if rt is not None and rt.aligner.held and not app.rebalancing:
             await rt.flush_held()
 
     @app.page("/stats/")

@@ -139,14 +139,6 @@ class EventTimeAligner(Generic[T]):
                 ready.append((env, token))
         return ready
 
-    def drop_all(self) -> int:
-        """Let go of every held event without releasing it (a rebalance is starting: the
-        events are not acknowledged, so they are read again after it). Returns how many."""
-        dropped = self._count
-        self._held.clear()
-        self._count = 0
-        return dropped
-
     def release_all(self) -> list[tuple[Envelope, T]]:
         out = [(env, token) for queue in self._held.values() for _, _, env, token in queue]
         self._held.clear()
