@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -92,9 +93,11 @@ def create_app(settings: Settings) -> faust.App:
         position = max(runtime().last_offsets.get(stream, -1) + 1, int(seeked))
         return max(0, int(highwater) - position)
 
-    async def send_dead_letter(key: bytes | None, value: bytes) -> None:
-        future = await deadletters.send(key=key, value=value)
-        await future
+    async def send_dead_letters(letters: Sequence[tuple[bytes | None, bytes]]) -> None:
+        """Send a batch's dead letters together and wait until the broker has all of them
+        (a retry after a failure may send some twice: dead letters are at-least-once)."""
+        futures = [await deadletters.send(key=key, value=value) for key, value in letters]
+        await asyncio.gather(*futures)
 
     def ack(event: Any) -> None:
         event.ack()  # the consumer commits the offset once every earlier one is acked
@@ -105,7 +108,7 @@ def create_app(settings: Settings) -> faust.App:
             store = RedisStateStore.from_settings(settings)
             engine = Engine(store, EngineOptions.from_settings(settings))
             aligner: EventTimeAligner[Any] = EventTimeAligner(lag, max_idle_s=settings.join_hold_s)
-            rt = IngestRuntime(settings, engine, aligner, send_dead_letter, ack)
+            rt = IngestRuntime(settings, engine, aligner, send_dead_letters, ack)
             state["runtime"], state["store"] = rt, store
         return rt
 

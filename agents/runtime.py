@@ -20,14 +20,15 @@ from typing import Any
 from cxstream.alignment import EventTimeAligner
 from cxstream.config import Settings
 from cxstream.decoding import DeadLetter, Envelope, EventDecoder, KafkaOrigin
-from cxstream.engine import BatchOutcome, Engine
+from cxstream.engine import Engine
 from cxstream.retry import Backoff, retry_forever
 
 __all__ = ["IngestRuntime", "IngestStats"]
 
 log = logging.getLogger("cxstream.worker")
 
-SendDeadLetter = Callable[[bytes | None, bytes], Awaitable[None]]
+#: Publishes ``(key, dead-letter JSON)`` pairs and returns once the broker has them all.
+SendDeadLetters = Callable[[Sequence[tuple[bytes | None, bytes]]], Awaitable[None]]
 Ack = Callable[[Any], None]
 
 
@@ -64,20 +65,19 @@ class IngestRuntime:
         settings: Settings,
         engine: Engine,
         aligner: EventTimeAligner[Any],
-        send_dead_letter: SendDeadLetter,
+        send_dead_letters: SendDeadLetters,
         ack: Ack,
         decoder: EventDecoder | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.aligner = aligner
-        self.send_dead_letter = send_dead_letter
+        self.send_dead_letters = send_dead_letters
         self.ack = ack
         self.decoder = decoder or EventDecoder(settings.max_payload_bytes)
         self.backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
         self.stats = IngestStats()
         self.last_offsets: dict[str, int] = {}
-        self.outcome_listeners: list[Callable[[BatchOutcome], Awaitable[None]]] = []
         self._lock = asyncio.Lock()
         self._stream_names: dict[tuple[str, int], str] = {}
 
@@ -103,14 +103,16 @@ class IngestRuntime:
             else:
                 accepted.append((decoded, token))
         self.stats.received += len(records)
-        for letter, key, token in dead:
+        if dead:
+            payloads = [(key, letter.to_json()) for letter, key, _ in dead]
             await retry_forever(
-                lambda letter=letter, key=key: self.send_dead_letter(key, letter.to_json()),  # type: ignore[misc]
+                lambda: self.send_dead_letters(payloads),
                 self.backoff,
                 what="dead-letter publish",
                 on_retry=self._count_retry,
             )
-            self.ack(token)
+            for _, _, token in dead:
+                self.ack(token)
         self.stats.dead_lettered += len(dead)
         await self.process(self.aligner.offer(accepted))
 
@@ -138,8 +140,6 @@ class IngestRuntime:
             what="state write",
             on_retry=self._count_retry,
         )
-        for listener in self.outcome_listeners:
-            await listener(outcome)
         ack = self.ack
         for _, token in ready:
             ack(token)
