@@ -1,0 +1,1 @@
+"""Notifiers: Slack, email and webhook clients that deliver decided actions."""

@@ -1,0 +1,1 @@
+"""Typed alerting and action rules, loaded from ``rules/*.yaml``."""
