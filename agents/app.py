@@ -17,9 +17,13 @@ from faust.types import TP
 
 from cxstream.alignment import EventTimeAligner
 from cxstream.config import Settings
+from cxstream.detection_setup import detection_stage
 from cxstream.engine import Engine, EngineOptions
+from cxstream.records import AlertRecord
 from cxstream.redis_store import RedisStateStore
+from cxstream.watermarks import RedisWatermarkStore
 
+from .detection import DetectionLoop
 from .runtime import IngestRuntime
 
 __all__ = ["create_app"]
@@ -76,6 +80,7 @@ def create_app(settings: Settings) -> faust.App:
         partitions=settings.partitions,
     )
     deadletters = app.topic(names.deadletter, key_type=bytes, value_type=bytes)
+    alerts_topic = app.topic(names.alerts, key_type=bytes, value_type=bytes)
     reference_topics = {names.logistics, names.customers}
     input_topics = {names.feedback, names.logistics, names.customers}
     state: dict[str, Any] = {}
@@ -99,6 +104,17 @@ def create_app(settings: Settings) -> faust.App:
         futures = [await deadletters.send(key=key, value=value) for key, value in letters]
         await asyncio.gather(*futures)
 
+    async def publish_alerts(records: Sequence[AlertRecord]) -> None:
+        """Send alert lines keyed by alert id and wait until the broker has all of them."""
+        futures = [
+            await alerts_topic.send(key=r.alert_id.encode(), value=r.to_json().encode())
+            for r in records
+        ]
+        await asyncio.gather(*futures)
+
+    def caught_up(partition: int) -> bool:
+        return all(lag(f"{topic}/{partition}") == 0 for topic in sorted(input_topics))
+
     def ack(event: Any) -> None:
         event.ack()  # the consumer commits the offset once every earlier one is acked
 
@@ -108,8 +124,19 @@ def create_app(settings: Settings) -> faust.App:
             store = RedisStateStore.from_settings(settings)
             engine = Engine(store, EngineOptions.from_settings(settings))
             aligner: EventTimeAligner[Any] = EventTimeAligner(lag, max_idle_s=settings.join_hold_s)
-            rt = IngestRuntime(settings, engine, aligner, send_dead_letters, ack)
+            watermarks = RedisWatermarkStore(store.client, settings.key_prefix)
+            rt = IngestRuntime(
+                settings, engine, aligner, send_dead_letters, ack, watermarks=watermarks
+            )
             state["runtime"], state["store"] = rt, store
+            state["detection"] = DetectionLoop(
+                detection_stage(settings, store),
+                watermarks,
+                publish_alerts,
+                partitions=settings.partitions,
+                idle_after_s=settings.idle_after_s,
+                backoff=rt.backoff,
+            )
         return rt
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
@@ -119,6 +146,8 @@ def create_app(settings: Settings) -> faust.App:
             f"{tp.topic}/{tp.partition}" for tp in assigned if tp.topic in reference_topics
         )
         await rt.recover(sorted({tp.partition for tp in assigned if tp.topic in input_topics}))
+        owned = app.consumer.assignment()
+        await detection().assign(tp.partition for tp in owned if tp.topic == names.feedback)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
@@ -176,6 +205,21 @@ def create_app(settings: Settings) -> faust.App:
         if rt is not None and rt.aligner.held and not app.rebalancing:
             await rt.flush_held()
 
+    def detection() -> DetectionLoop:
+        runtime()
+        loop: DetectionLoop = state["detection"]
+        return loop
+
+    @app.timer(interval=1.0)
+    async def detect() -> None:
+        rt: IngestRuntime | None = state.get("runtime")
+        if rt is None or app.rebalancing:
+            return
+        try:
+            await detection().tick(rt.last_event_at, caught_up)
+        except Exception:  # the next tick tries again from the last checkpoint
+            log.exception("detection tick failed", extra={"stage": "detection"})
+
     @app.page("/stats/")
     async def stats(web: Any, request: Any) -> Any:
         """Running totals of this worker, as JSON."""
@@ -184,6 +228,8 @@ def create_app(settings: Settings) -> faust.App:
             body.update(runtime().stats.as_dict())
             body["held"] = runtime().aligner.held
             body["redis_round_trips"] = state["store"].round_trips
+            body["alerts_published"] = detection().alerts_published
+            body["windows_closed"] = detection().stage.windows_closed
         return web.json(body)
 
     @app.timer(interval=30.0)

@@ -3,9 +3,10 @@
 For each batch taken from the input topics: decode the raw values (bad ones go to
 the dead-letter topic, and are acknowledged only once the broker has them), let the
 aligner hold feedback that is ahead of the logistics stream, run the engine with
-retries until the state is written, and only then acknowledge the events so that
-Faust commits their offsets. A Redis outage therefore stops progress, never loses
-or double-counts events.
+retries until the state is written, record how far in event time each partition has
+got (for the stream watermark that closes detection windows), and only then
+acknowledge the events so that Faust commits their offsets. A Redis outage
+therefore stops progress, never loses or double-counts events.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from cxstream.alignment import EventTimeAligner
 from cxstream.config import Settings
 from cxstream.decoding import DeadLetter, Envelope, EventDecoder, KafkaOrigin
 from cxstream.engine import Engine
+from cxstream.partitioning import partition_for
 from cxstream.retry import Backoff, retry_forever
+from cxstream.watermarks import WatermarkStore
 
 __all__ = ["IngestRuntime", "IngestStats"]
 
@@ -68,6 +71,7 @@ class IngestRuntime:
         send_dead_letters: SendDeadLetters,
         ack: Ack,
         decoder: EventDecoder | None = None,
+        watermarks: WatermarkStore | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -78,6 +82,9 @@ class IngestRuntime:
         self.backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
         self.stats = IngestStats()
         self.last_offsets: dict[str, int] = {}
+        self.watermarks = watermarks
+        #: Monotonic time of the last event processed per state partition.
+        self.last_event_at: dict[int, float] = {}
         self._lock = asyncio.Lock()
         self._stream_names: dict[tuple[str, int], str] = {}
 
@@ -140,6 +147,23 @@ class IngestRuntime:
             what="state write",
             on_retry=self._count_retry,
         )
+        if self.watermarks is not None:
+            progress: dict[int, float] = {}
+            partitions = self.engine.options.partitions
+            now = time.monotonic()
+            for env in envelopes:
+                p = partition_for(env.event.key, partitions)
+                ts = env.event.ts.timestamp()
+                if ts > progress.get(p, float("-inf")):
+                    progress[p] = ts
+                self.last_event_at[p] = now
+            store = self.watermarks
+            await retry_forever(
+                lambda: store.advance(progress),
+                self.backoff,
+                what="watermark write",
+                on_retry=self._count_retry,
+            )
         ack = self.ack
         for _, token in ready:
             ack(token)

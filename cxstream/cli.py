@@ -151,6 +151,7 @@ def replay(
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     from cxstream.decoding import EventDecoder
+    from cxstream.detection_setup import detection_stage
     from cxstream.engine import Engine, EngineOptions
     from cxstream.replay import Replayer
 
@@ -162,7 +163,10 @@ def replay(
         async with _replay_store(store, settings) as state:
             engine = Engine(state, EngineOptions.from_settings(settings))
             replayer = Replayer(
-                engine, EventDecoder(settings.max_payload_bytes), batch_size=settings.batch_size
+                engine,
+                EventDecoder(settings.max_payload_bytes),
+                batch_size=settings.batch_size,
+                stage=detection_stage(settings, state),
             )
             with Progress(
                 "[progress.description]{task.description}",
@@ -185,7 +189,8 @@ def replay(
     click.echo(
         f"events read {summary['events_read']}, accepted {summary['accepted']}, "
         f"duplicates {summary['duplicates']}, rejected {summary['rejected']}, "
-        f"segments {summary['segments']}, {summary['events_per_s']:.0f} events/s"
+        f"segments {summary['segments']}, alerts {summary['alerts']}, "
+        f"{summary['events_per_s']:.0f} events/s"
     )
 
 

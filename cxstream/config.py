@@ -60,6 +60,9 @@ class TopicNames(BaseModel):
     logistics: str = "cx.logistics"
     customers: str = "cx.customers"
     deadletter: str = "cx.deadletter"
+    alerts: str = "cx.alerts"
+    actions: str = "cx.actions"
+    actions_deadletter: str = "cx.actions.deadletter"
 
     def for_kind(self, kind: str) -> str:
         return {"feedback": self.feedback, "logistics": self.logistics, "customer": self.customers}[
@@ -117,6 +120,17 @@ class Settings(BaseSettings):
         ge=0,
         description="how long feedback waits for a caught-up logistics stream to deliver "
         "events still in flight",
+    )
+    allowed_lateness_s: float = Field(
+        600.0,
+        ge=0,
+        description="how long after its end a detection window waits for late events",
+    )
+    idle_after_s: float = Field(
+        5.0,
+        gt=0,
+        description="a caught-up partition without events for this long stops holding the"
+        " event-time watermark back",
     )
     max_payload_bytes: int = Field(64 * 1024, ge=1024)
     retry_initial_s: float = Field(0.2, gt=0)

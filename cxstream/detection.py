@@ -41,7 +41,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cxstream.detectors import DefaultDetector, DefaultDetectorConfig, SeasonalBaseline
+from cxstream.detectors import DefaultDetector, DefaultDetectorConfig
 from cxstream.kpis import REASON_SHARE_PREFIX, KpiValue, compute_kpis
 from cxstream.series import series_dims
 from cxstream.windows import Window
@@ -325,18 +325,15 @@ class SeriesMonitor:
         config = self.config
         expected, deviation = _expectation(detector, t)
         if value.successes is not None and value.trials is not None:
-            p = detector.p_counts(value.successes, value.trials, t)
-            score = detector.score_counts(value.successes, value.trials, t)
-            detector.learn_counts(value.successes, value.trials, t)
+            p, score = detector.observe_counts(value.successes, value.trials, t)
         else:
-            p = detector.p_value(value.value, t)
-            score = detector.score_one(value.value, t)
-            detector.learn_one(value.value, t)
+            p, score = detector.observe_one(value.value, t)
         direction: Direction | None = None
         low = high = None
         if expected is not None and deviation is not None:
             low = expected - config.band_width * deviation
             high = expected + config.band_width * deviation
+            low, high = _clip_band(value, low, high)
             worse = value.value > expected if value.higher_is_worse else value.value < expected
             direction = "worse" if worse else "better"
         anomalous = score >= config.score_threshold and (
@@ -388,9 +385,17 @@ class SeriesMonitor:
         self._series.pop(series_id, None)
 
 
+def _clip_band(value: KpiValue, low: float, high: float) -> tuple[float, float]:
+    """Keep a band inside the values the KPI can take."""
+    kpi = value.kpi
+    if kpi.name == "nps":
+        return max(-100.0, low), min(100.0, high)
+    if kpi.proportion:
+        return max(0.0, low), min(1.0, high)
+    return max(0.0, low), high  # every other KPI is a non-negative ratio
+
+
 def _expectation(detector: DefaultDetector, t: datetime) -> tuple[float | None, float | None]:
     """Expected value at ``t`` and typical absolute deviation, from the seasonal baseline."""
-    state = detector.to_state()["seasonal"]
-    if int(state["n"]) == 0:
-        return None, None
-    return SeasonalBaseline.from_state(state).predict(t)
+    found = detector.expectation(t)
+    return (None, None) if found is None else found

@@ -34,8 +34,12 @@ past the promised date; etas and exceptions concern orders on their way, so ship
 orders are the population at risk. Placed orders would also count orders still in the
 warehouse, whose number follows the ordering rhythm rather than the carriers' load.
 Both numerators count events that happen in later windows than the shipment they
-belong to (and an order can have several exceptions), so the ratio can exceed 1: these
-two are scored as plain values, not as proportions.
+belong to (and an order can have several exceptions), so the ratio can exceed 1. They
+are *counted rates*: small counts of events per unit of volume, whose chance
+variation depends on the volume just as a proportion's does. While the count does not
+exceed the volume they carry ``successes`` and ``trials`` too, so that one exception
+among twenty shipments is judged as the chance event it is; otherwise they are scored
+as plain values.
 
 ``late_detractor_share`` is the share of the detractors whose order is known that
 had a late order: it rises when lateness explains more of the detractors.
@@ -94,6 +98,7 @@ class Kpi:
     denominator: str
     higher_is_worse: bool = True
     proportion: bool = False
+    counted: bool = False
     minus: str | None = None
     scale: float = 1.0
     unit: str = "share"
@@ -114,7 +119,7 @@ class Kpi:
             numerator -= counters.get(self.minus, 0.0)
         value = self.scale * numerator / denominator
         volume = round(denominator)
-        if self.proportion:
+        if self.proportion or self.counted:
             successes = round(numerator)
             if 0 <= successes <= volume:
                 return KpiValue(self, value, volume, successes, volume)
@@ -188,12 +193,14 @@ _DEFINITIONS: tuple[Kpi, ...] = (
         "predicted_late_rate",
         "predicted_late",
         "shipped",
+        counted=True,
         description="orders newly predicted late (eta past the promise) per shipped order",
     ),
     Kpi(
         "exception_rate",
         "exceptions",
         "shipped",
+        counted=True,
         description="delivery exceptions per shipped order",
     ),
     Kpi(

@@ -46,7 +46,7 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
 
 
 async def ensure_topics(settings: Settings) -> None:
-    """Create the input and dead-letter topics if they do not exist yet."""
+    """Create the input, dead-letter, alert and action topics if they do not exist yet."""
     admin = AIOKafkaAdminClient(**kafka_client_options(settings))
     await admin.start()
     try:
@@ -54,7 +54,15 @@ async def ensure_topics(settings: Settings) -> None:
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(name, settings.partitions, settings.replication_factor)
-            for name in (names.feedback, names.logistics, names.customers, names.deadletter)
+            for name in (
+                names.feedback,
+                names.logistics,
+                names.customers,
+                names.deadletter,
+                names.alerts,
+                names.actions,
+                names.actions_deadletter,
+            )
             if name not in existing
         ]
         if wanted:

@@ -3,7 +3,13 @@
 Files are read lazily and merged by ``ts``; each file passes through a bounded
 reorder buffer so that mildly shuffled files still come out in order without
 loading everything into memory. Rejected lines go to ``deadletter.jsonl``; the
-figures the engine computed go to ``figures.jsonl``.
+figures the engine computed go to ``figures.jsonl``; with a detection stage, the
+alert state changes it raised go to ``alerts.jsonl``.
+
+Windows close as they do in the worker: the watermark is the smallest progress over
+the input partitions (:mod:`cxstream.watermarks`), each event counting for the
+partition its key is produced to, so a replay of the events a worker consumed closes
+the same windows over the same counters and raises the same alerts.
 """
 
 from __future__ import annotations
@@ -16,9 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from cxstream.decoding import DeadLetter, Envelope, EventDecoder, FileOrigin
+from cxstream.detect_stage import DetectionStage
 from cxstream.engine import Engine
 from cxstream.figures import collect_figures
 from cxstream.jsonl import JsonlWriter, LineReader
+from cxstream.partitioning import partition_for
+from cxstream.records import AlertRecord
+from cxstream.watermarks import PartitionWatermarks, as_datetime
 
 __all__ = ["REPLAY_STREAM", "ReplayResult", "Replayer", "ordered_envelopes"]
 
@@ -35,6 +45,7 @@ class ReplayResult:
     rejected: int = 0
     out_of_order: int = 0
     segments: int = 0
+    alerts: int = 0
     elapsed_s: float = 0.0
     outputs: dict[str, str] = field(default_factory=dict)
 
@@ -50,6 +61,7 @@ class ReplayResult:
             "rejected": self.rejected,
             "out_of_order": self.out_of_order,
             "segments": self.segments,
+            "alerts": self.alerts,
             "elapsed_s": round(self.elapsed_s, 3),
             "events_per_s": round(self.events_per_s, 1),
             "outputs": self.outputs,
@@ -107,11 +119,15 @@ class Replayer:
         *,
         batch_size: int = 2000,
         reorder_window: int = 50_000,
+        stage: DetectionStage | None = None,
     ) -> None:
         self.engine = engine
         self.decoder = decoder
         self.batch_size = batch_size
         self.reorder_window = reorder_window
+        self.stage = stage
+        self.watermarks = PartitionWatermarks(engine.options.partitions)
+        self._alerts: JsonlWriter | None = None
 
     async def run(
         self,
@@ -128,7 +144,13 @@ class Replayer:
         total_bytes = sum(r.size for r in readers)
         started = time.perf_counter()
         last_ts = float("-inf")
-        with JsonlWriter(out_dir / "deadletter.jsonl") as dead:
+        if self.stage is not None:
+            await self.stage.assign(range(self.engine.options.partitions))
+        with (
+            JsonlWriter(out_dir / "deadletter.jsonl") as dead,
+            JsonlWriter(out_dir / "alerts.jsonl") as alerts,
+        ):
+            self._alerts = alerts
 
             def on_dead(letter: DeadLetter) -> None:
                 result.rejected += 1
@@ -149,6 +171,11 @@ class Replayer:
                         progress(sum(r.progress for r in readers), total_bytes)
             if batch:
                 await self._process(batch, result)
+            # As a worker does once it has read everything: partitions without events
+            # are idle and do not hold the watermark back.
+            self.watermarks.mark_idle(range(self.engine.options.partitions))
+            await self._detect(result)
+            self._alerts = None
         if progress is not None:
             progress(total_bytes, total_bytes)
         figures = await collect_figures(self.engine.store, self.engine.options.bucket_seconds)
@@ -160,6 +187,7 @@ class Replayer:
         result.outputs = {
             "deadletter": str(out_dir / "deadletter.jsonl"),
             "figures": str(out_dir / "figures.jsonl"),
+            "alerts": str(out_dir / "alerts.jsonl"),
         }
         return result
 
@@ -168,3 +196,26 @@ class Replayer:
         result.events_read += len(batch)
         result.accepted += outcome.accepted
         result.duplicates += outcome.duplicates
+        if self.stage is not None:
+            partitions = self.engine.options.partitions
+            progress: dict[int, float] = {}
+            for env in batch:
+                p = partition_for(env.event.key, partitions)
+                ts = env.event.ts.timestamp()
+                if ts > progress.get(p, float("-inf")):
+                    progress[p] = ts
+            self.watermarks.advance(progress)
+            await self._detect(result)
+
+    async def _detect(self, result: ReplayResult) -> None:
+        if self.stage is None:
+            return
+        mark = self.watermarks.watermark()
+        if mark is None:
+            return
+        records: list[AlertRecord] = await self.stage.advance(as_datetime(mark))
+        result.alerts += len(records)
+        if self._alerts is not None:
+            for record in records:
+                self._alerts.write(record.as_dict())
+        await self.stage.commit()

@@ -155,6 +155,11 @@ class SeasonalBaseline:
         """Whether the profile currently explains the series better than a flat level."""
         return self._err_seas < self.seasonal_gain * self._err_flat
 
+    @property
+    def n(self) -> int:
+        """Points learned so far."""
+        return self._n
+
     def predict(self, t: datetime) -> tuple[float, float]:
         """Expected value at ``t`` and the typical absolute deviation around it."""
         b, d = self._bins(check_time(t))

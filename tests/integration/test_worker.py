@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from cxstream.checkpoints import MemoryCheckpointStore, RedisCheckpointStore
 from cxstream.config import Settings, TopicNames
 from cxstream.decoding import EventDecoder
+from cxstream.detection_setup import detection_stage
 from cxstream.embedded import EmbeddedRedis
 from cxstream.engine import Engine, EngineOptions
 from cxstream.figures import collect_figures
@@ -47,6 +49,9 @@ def _settings(kafka: str, redis_url: str) -> Settings:
             logistics=f"{uid}.logistics",
             customers=f"{uid}.customers",
             deadletter=f"{uid}.deadletter",
+            alerts=f"{uid}.alerts",
+            actions=f"{uid}.actions",
+            actions_deadletter=f"{uid}.actions.deadletter",
         ),
         session_timeout_s=2.0,
         rebalance_timeout_s=4.0,
@@ -54,6 +59,7 @@ def _settings(kafka: str, redis_url: str) -> Settings:
         retry_max_s=1.0,
         join_hold_s=15.0,
         join_grace_s=3.0,
+        idle_after_s=2.0,
     )
 
 
@@ -64,11 +70,25 @@ def _stream(tmp_path: Path, *, days: int = 1, invalid_rate: float = 0.0, seed: i
     return path
 
 
-async def _replay_figures(path: Path, settings: Settings, out: Path) -> tuple[list[Any], int]:
+async def _replay_figures(
+    path: Path, settings: Settings, out: Path, checkpoints: MemoryCheckpointStore | None = None
+) -> tuple[list[Any], int]:
     store = MemoryStateStore()
     engine = Engine(store, EngineOptions.from_settings(settings))
-    result = await Replayer(engine, EventDecoder(), batch_size=700).run([path], out)
+    stage = detection_stage(settings, store, checkpoints) if checkpoints is not None else None
+    replayer = Replayer(engine, EventDecoder(), batch_size=700, stage=stage)
+    result = await replayer.run([path], out)
     return await collect_figures(store, settings.bucket_seconds), result.events_read
+
+
+async def _worker_checkpoints(settings: Settings) -> dict[int, dict[str, str]]:
+    store = RedisStateStore.from_settings(settings)
+    try:
+        checkpoints = RedisCheckpointStore(store.client, settings.key_prefix)
+        found = {p: await checkpoints.load(p) for p in range(settings.partitions)}
+        return {p: fields for p, fields in found.items() if fields}
+    finally:
+        await store.close()
 
 
 async def _worker_figures(settings: Settings) -> list[Any]:
@@ -133,7 +153,8 @@ async def test_worker_counts_exactly_what_replay_counts(
 ) -> None:
     settings = _settings(kafka_bootstrap, redis_url)
     path = _stream(tmp_path, invalid_rate=0.002)
-    expected, read = await _replay_figures(path, settings, tmp_path / "replay")
+    replay_checkpoints = MemoryCheckpointStore()
+    expected, read = await _replay_figures(path, settings, tmp_path / "replay", replay_checkpoints)
     replay_dead = (tmp_path / "replay" / "deadletter.jsonl").read_text().splitlines()
     produced = await produce_files([path], settings)
     assert produced.total == read
@@ -144,6 +165,15 @@ async def test_worker_counts_exactly_what_replay_counts(
         stats = worker.stats()
         assert stats is not None
         assert stats["redis_round_trips"] / stats["received"] < 0.05
+        # Detection: once the partitions are idle the worker closes the same windows as
+        # the replay and its detectors hold exactly the replay's state.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if await _worker_checkpoints(settings) == replay_checkpoints.data:
+                break
+            await asyncio.sleep(1.0)
+        assert replay_checkpoints.data
+        assert await _worker_checkpoints(settings) == replay_checkpoints.data
     finally:
         worker.stop()
 

@@ -56,8 +56,8 @@ EXPECTED: dict[str, tuple[float, int, int | None, int | None]] = {
     "effort_mean": (3.5, 8, None, None),  # 28 / 8
     "late_detractor_share": (0.6, 5, 3, 5),
     "late_rate": (0.2, 30, 6, 30),
-    "predicted_late_rate": (0.2, 40, None, None),  # 8 / 40
-    "exception_rate": (0.1, 40, None, None),
+    "predicted_late_rate": (0.2, 40, 8, 40),  # 8 / 40, a counted rate
+    "exception_rate": (0.1, 40, 4, 40),
     "mean_delay_days": (2.5, 6, None, None),  # 15 / 6
     "refund_days": (1.25, 2, None, None),  # 60 h / 2 / 24
     "reason_share:delivery_late": (0.2, 20, 4, 20),
@@ -73,6 +73,11 @@ def test_every_kpi_has_its_hand_computed_value() -> None:
         assert got.name == name
         assert got.value == pytest.approx(value), name
         assert (got.volume, got.successes, got.trials) == (volume, successes, trials), name
+
+
+def test_a_counted_rate_above_one_is_a_plain_value() -> None:
+    (kpi,) = compute_kpis({"shipped": 10, "exceptions": 14}, ["exception_rate"]).values()
+    assert (kpi.value, kpi.successes, kpi.trials) == (1.4, None, None)
 
 
 def test_only_nps_is_better_when_higher() -> None:

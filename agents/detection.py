@@ -1,0 +1,112 @@
+"""The worker's detection loop: watermark in, alerts out to ``cx.alerts``, then checkpoint.
+
+Runs on a timer beside the ingest agent. Each tick reads the stream watermark that
+all workers' ingest loops maintain in Redis, lets the detection stage close the
+windows it passed for the owner partitions this worker holds (those of its assigned
+feedback partitions), publishes the alert lines to the alerts topic keyed by alert id
+and waits until the broker has them, and only then commits the stage's checkpoint.
+Partitions of this worker that have been read to the end and saw nothing for a while
+are marked idle so that a quiet partition does not hold the watermark back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from cxstream.detect_stage import DetectionStage
+from cxstream.records import AlertRecord
+from cxstream.retry import Backoff, retry_forever
+from cxstream.watermarks import WatermarkStore, as_datetime
+
+__all__ = ["DetectionLoop"]
+
+log = logging.getLogger("cxstream.detection")
+
+#: Publishes alert lines and returns once the broker has them all.
+PublishAlerts = Callable[[Sequence[AlertRecord]], Awaitable[None]]
+#: Whether every input topic's partition ``p`` has been read to its end.
+CaughtUp = Callable[[int], bool]
+
+
+class DetectionLoop:
+    """One tick at a time: idle marks, watermark, stage, publish, commit."""
+
+    def __init__(
+        self,
+        stage: DetectionStage,
+        watermarks: WatermarkStore,
+        publish: PublishAlerts,
+        *,
+        partitions: int,
+        idle_after_s: float,
+        backoff: Backoff,
+    ) -> None:
+        self.stage = stage
+        self.watermarks = watermarks
+        self.publish = publish
+        self.partitions = partitions
+        self.idle_after_s = idle_after_s
+        self.backoff = backoff
+        self.alerts_published = 0
+        self.retries = 0
+        self._lock = asyncio.Lock()
+        self._assigned: set[int] = set()
+        self._idle_marked: set[int] = set()
+
+    async def assign(self, partitions: Iterable[int]) -> None:
+        """The feedback partitions this worker now holds (its detection owners)."""
+        async with self._lock:
+            wanted = set(partitions)
+            self.stage.revoke(set(self.stage.owners) - wanted)
+            await retry_forever(
+                lambda: self.stage.assign(wanted),
+                self.backoff,
+                what="checkpoint load",
+                on_retry=self._count_retry,
+            )
+            self._assigned = wanted
+            self._idle_marked &= wanted
+
+    async def tick(self, last_event_at: dict[int, float], caught_up: CaughtUp) -> None:
+        """Mark idle partitions, then close the windows the watermark passed."""
+        async with self._lock:
+            now = time.monotonic()
+            idle = {
+                p
+                for p in self._assigned
+                if caught_up(p) and now - last_event_at.get(p, float("-inf")) >= self.idle_after_s
+            }
+            if idle - self._idle_marked:
+                await self.watermarks.mark_idle(sorted(idle))
+            self._idle_marked = idle
+            if not self.stage.owners:
+                return
+            marks = await self.watermarks.read(self.partitions)
+            mark = marks.watermark()
+            if mark is None:
+                return
+            records = await self.stage.advance(as_datetime(mark))
+            if records:
+                await retry_forever(
+                    lambda: self.publish(records),
+                    self.backoff,
+                    what="alert publish",
+                    on_retry=self._count_retry,
+                )
+                self.alerts_published += len(records)
+                for record in records:
+                    log.info(
+                        "alert %s %s %s %s",
+                        record.status,
+                        record.kpi,
+                        record.segment,
+                        record.alert_id,
+                        extra={"stage": "detection"},
+                    )
+            await self.stage.commit()
+
+    def _count_retry(self, attempt: int, exc: BaseException) -> None:
+        self.retries += 1

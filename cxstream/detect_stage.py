@@ -1,0 +1,407 @@
+"""The detection stage: close event-time windows, score every watched segment, raise alerts.
+
+Both drivers run it after the engine has written a batch: replay after each batch,
+the worker on a timer. :meth:`DetectionStage.advance` takes the stream's watermark
+(see :mod:`cxstream.watermarks`); for every window that closed since the last call
+it reads the window's counters of the segments this stage owns, scores each
+watched KPI with the segment's own detectors (:class:`~cxstream.detection.SeriesMonitor`),
+names the sub-segment that explains a deviation (:mod:`cxstream.drilldown`), and
+turns the result into alert state changes (:class:`~cxstream.alerting.AlertTracker`).
+
+What is watched is a list of :class:`Watch` es (one per KPI alert rule): which KPIs,
+over which window sizes, at which segment levels (``group_by``), with which
+detector and alerting settings.
+
+Ownership and checkpoints: every series has an owner partition
+(:func:`~cxstream.checkpoints.owner_of`, by country); the stage works for the owner
+partitions it was :meth:`assigned <DetectionStage.assign>`; :meth:`DetectionStage.commit`
+writes their model state, window positions and active alerts to the checkpoint store
+in one write per owner. A stage that takes an owner over resumes from that
+checkpoint. The driver stores the alert lines :meth:`~DetectionStage.advance` returned
+*before* it commits: after a crash in between, the windows are scored again from the
+previous checkpoint and give the same lines with the same ids, which downstream
+deduplicates.
+
+Windows start where the data starts: the first time an owner advances, its trackers
+begin at the earliest bucket of its series, so a worker and a replay of the same
+events judge the same windows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from cxstream.alerting import AlertCondition, AlertingConfig, AlertTracker
+from cxstream.checkpoints import CheckpointStore, owner_of
+from cxstream.config import Dimension
+from cxstream.detection import Detection, DetectionConfig, SeriesMonitor
+from cxstream.detectors.base import p_to_score
+from cxstream.drilldown import KpiPoint, explain, is_child
+from cxstream.kpis import compute_kpis, parse_kpi
+from cxstream.records import AlertRecord
+from cxstream.store import StateStore
+from cxstream.windows import Window, WindowSpec, WindowTracker, bucket_range, window_counters
+
+__all__ = ["DEFAULT_LEVELS", "DetectionStage", "Watch", "default_watches", "window_name"]
+
+log = logging.getLogger("cxstream.detection")
+
+#: Segment levels watched by default: each country, and each country by one more dimension.
+DEFAULT_LEVELS: tuple[tuple[Dimension, ...], ...] = (
+    ("country",),
+    ("country", "channel"),
+    ("country", "segment"),
+    ("country", "carrier"),
+    ("country", "region"),
+)
+_STATUS_ORDER = {"firing": 0, "resolved": 1}
+
+
+def window_name(spec: WindowSpec) -> str:
+    """A short name of a window size: ``1h``, ``1d``, ``90m`` (with ``/hop`` if hopping).
+
+    >>> window_name(WindowSpec(size=timedelta(hours=1)))
+    '1h'
+    """
+
+    def short(value: timedelta) -> str:
+        seconds = int(value.total_seconds())
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if seconds % size == 0:
+                return f"{seconds // size}{unit}"
+        return f"{seconds}s"
+
+    name = short(spec.size)
+    return name if spec.hop is None or spec.hop == spec.size else f"{name}/{short(spec.hop)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """What one KPI alert rule asks the stage to watch."""
+
+    rule: str
+    windows: tuple[WindowSpec, ...]
+    levels: tuple[tuple[Dimension, ...], ...] = DEFAULT_LEVELS
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)
+
+    def watches(self, dims: Mapping[str, str]) -> bool:
+        keys = set(dims)
+        return any(keys == set(level) for level in self.levels)
+
+
+def default_watches(bucket_seconds: int = 900, lateness: timedelta | None = None) -> list[Watch]:
+    """The built-in watch: the default KPIs over hourly and daily windows."""
+    late = lateness if lateness is not None else timedelta(minutes=10)
+    specs = tuple(
+        WindowSpec(size=size, allowed_lateness=late, bucket_seconds=bucket_seconds)
+        for size in (timedelta(hours=1), timedelta(days=1))
+    )
+    return [Watch("kpi_deviation", specs)]
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One watch at one window size, for one owner partition."""
+
+    watch: Watch
+    spec: WindowSpec
+    prefix: str
+    tracker: WindowTracker | None
+    monitor: SeriesMonitor
+    alerts: AlertTracker
+    restored: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Owner:
+    slots: list[_Slot]
+    raw: dict[str, str]
+
+
+class DetectionStage:
+    """Windows, detectors and alerts of the owner partitions assigned to this process."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        checkpoints: CheckpointStore,
+        watches: Sequence[Watch],
+        *,
+        partitions: int,
+    ) -> None:
+        names = [w.rule for w in watches]
+        if len(set(names)) != len(names):
+            raise ValueError(f"watch rule names must be unique, got {names}")
+        self.store = store
+        self.checkpoints = checkpoints
+        self.watches = tuple(watches)
+        self.partitions = partitions
+        self._owners: dict[int, _Owner] = {}
+        self.windows_closed = 0
+        self.detections = 0
+        self._pending: dict[int, dict[str, str]] = {}
+
+    @property
+    def owners(self) -> list[int]:
+        return sorted(self._owners)
+
+    async def assign(self, owners: Iterable[int]) -> None:
+        """Take these owner partitions over, from their checkpoints."""
+        for owner in sorted(set(owners) - self._owners.keys()):
+            raw = await self.checkpoints.load(owner)
+            slots = []
+            for watch in self.watches:
+                for spec in watch.windows:
+                    prefix = f"{watch.rule}|{window_name(spec)}|"
+                    tracker_state = raw.get(prefix + "tracker")
+                    tracker = (
+                        WindowTracker.from_state(spec, json.loads(tracker_state))
+                        if tracker_state
+                        else None
+                    )
+                    alerts = AlertTracker(watch.rule, watch.alerting)
+                    if alerts_state := raw.get(prefix + "alerts"):
+                        alerts.restore(json.loads(alerts_state))
+                    monitor = SeriesMonitor(watch.detection)
+                    slots.append(_Slot(watch, spec, prefix, tracker, monitor, alerts))
+            self._owners[owner] = _Owner(slots, raw)
+
+    def revoke(self, owners: Iterable[int]) -> None:
+        """Let these owner partitions go (their state is in the last checkpoint; what was
+        not committed is judged again by the next owner)."""
+        for owner in owners:
+            self._owners.pop(owner, None)
+            self._pending.pop(owner, None)
+
+    async def commit(self) -> None:
+        """Write the checkpoints of what :meth:`advance` judged. Call it once the alert
+        lines it returned are safely stored; safe to repeat after a failure."""
+        for owner in sorted(self._pending):
+            await self.checkpoints.save(owner, self._pending[owner])
+            del self._pending[owner]
+
+    async def advance(self, watermark: datetime) -> list[AlertRecord]:
+        """Close the windows the watermark passed and return the alert state changes."""
+        if not self._owners:
+            return []
+        series = await self.store.series()
+        out: list[AlertRecord] = []
+        for owner_id in sorted(self._owners):
+            owner = self._owners[owner_id]
+            mine = {
+                sid: dims
+                for sid, dims in series.items()
+                if owner_of(dims, self.partitions) == owner_id
+                and any(s.watch.watches(dims) for s in owner.slots)
+            }
+            out += await self._advance_owner(owner_id, owner, mine, watermark)
+        out.sort(key=lambda r: (r.at, _STATUS_ORDER[r.status], r.rule, r.alert_id))
+        return out
+
+    async def _advance_owner(
+        self,
+        owner_id: int,
+        owner: _Owner,
+        mine: dict[str, dict[str, str]],
+        watermark: datetime,
+    ) -> list[AlertRecord]:
+        if any(slot.tracker is None for slot in owner.slots):
+            if not mine:
+                return []
+            buckets = await self.store.read_buckets(sorted(mine))
+            first = min((min(b) for b in buckets.values() if b), default=None)
+            if first is None:
+                return []
+            for slot in owner.slots:
+                if slot.tracker is None:
+                    start = datetime.fromtimestamp(first * slot.spec.bucket_seconds, tz=UTC)
+                    slot.tracker = WindowTracker(slot.spec, start=start)
+        closed: list[tuple[_Slot, list[Window]]] = []
+        for slot in owner.slots:
+            assert slot.tracker is not None
+            windows = slot.tracker.advance(watermark)
+            if windows:
+                closed.append((slot, windows))
+        if not closed:
+            return []
+        ranges = [
+            bucket_range(w, slot.spec.bucket_seconds) for slot, windows in closed for w in windows
+        ]
+        first_bucket = min(r[0] for r in ranges)
+        last_bucket = max(r[1] for r in ranges)
+        data = await self.store.read_buckets(sorted(mine), first_bucket, last_bucket)
+        out: list[AlertRecord] = []
+        fields: dict[str, str] = {}
+        for slot, windows in closed:
+            watched = {sid: dims for sid, dims in mine.items() if slot.watch.watches(dims)}
+            touched: set[str] = set()
+            for window in windows:
+                self.windows_closed += 1
+                out += self._judge_window(slot, owner, window, watched, data, touched)
+            for sid in sorted(touched):
+                fields[slot.prefix + "s|" + sid] = json.dumps(
+                    slot.monitor.to_state(sid), separators=(",", ":")
+                )
+            assert slot.tracker is not None
+            fields[slot.prefix + "tracker"] = json.dumps(slot.tracker.to_state())
+            fields[slot.prefix + "alerts"] = json.dumps(
+                slot.alerts.to_state(), separators=(",", ":"), default=str
+            )
+        owner.raw.update(fields)
+        self._pending.setdefault(owner_id, {}).update(fields)
+        return out
+
+    def _judge_window(
+        self,
+        slot: _Slot,
+        owner: _Owner,
+        window: Window,
+        watched: Mapping[str, Mapping[str, str]],
+        data: Mapping[str, Mapping[int, Mapping[str, float]]],
+        touched: set[str],
+    ) -> list[AlertRecord]:
+        bucket_seconds = slot.spec.bucket_seconds
+        counters: dict[str, dict[str, float]] = {}
+        detections: dict[str, list[Detection]] = {}
+        for sid in sorted(watched):
+            c = window_counters(data.get(sid, {}), window, bucket_seconds)
+            if not c:
+                continue
+            counters[sid] = c
+            if sid not in slot.restored:
+                slot.restored.add(sid)
+                if state := owner.raw.get(slot.prefix + "s|" + sid):
+                    slot.monitor.from_state(sid, json.loads(state))
+            found = slot.monitor.observe(sid, window, c)
+            if found:
+                touched.add(sid)
+                detections[sid] = found
+                self.detections += len(found)
+        conditions = self._conditions(slot, window, watched, counters, detections)
+        scored = {f"{sid}|{d.kpi}" for sid, found in detections.items() for d in found}
+        return slot.alerts.update(window, conditions, scored | conditions.keys())
+
+    def _conditions(
+        self,
+        slot: _Slot,
+        window: Window,
+        watched: Mapping[str, Mapping[str, str]],
+        counters: Mapping[str, Mapping[str, float]],
+        detections: Mapping[str, list[Detection]],
+    ) -> dict[str, AlertCondition]:
+        config = slot.watch.detection
+        alerting = slot.watch.alerting
+        decades = config.detector.decades
+        own: dict[tuple[str, str], Detection] = {
+            (sid, d.kpi): d for sid, found in detections.items() for d in found
+        }
+        conditions: dict[str, AlertCondition] = {}
+        covered: dict[tuple[str, str], str] = {}
+        for (_, kpi), d in sorted(own.items()):
+            raw_score = p_to_score(d.p_value, decades)
+            if d.direction != "worse" and not (d.direction == "better" and config.alert_on_better):
+                continue
+            if raw_score < config.score_threshold:
+                continue
+            evidence = _evidence(d)
+            named, value, expected = d.dims, d.observed, d.expected
+            band_low, band_high, volume = d.band_low, d.band_high, d.volume
+            if alerting.drilldown:
+                min_volume = config.min_volume_for(kpi)
+                children = {
+                    cid: KpiPoint(v.value, None, v.volume)
+                    for cid in counters
+                    if is_child(d.dims, watched[cid])
+                    for v in compute_kpis(counters[cid], [kpi]).values()
+                    if v.volume >= min_volume
+                }
+                found = explain(
+                    KpiPoint(d.observed, d.expected, d.volume),
+                    children,
+                    min_deviation_share=alerting.min_deviation_share,
+                    min_gain=alerting.min_gain,
+                )
+                if found is not None:
+                    child = own.get((found.series_id, kpi))
+                    named = watched[found.series_id]
+                    value, volume = found.point.value, found.point.volume
+                    if child is not None and child.expected is not None:
+                        expected, band_low, band_high = (
+                            child.expected,
+                            child.band_low,
+                            child.band_high,
+                        )
+                    evidence["drilldown"] = {
+                        "parent": dict(d.dims),
+                        "parent_value": d.observed,
+                        "parent_expected": d.expected,
+                        "deviation_share": round(found.deviation_share, 4),
+                        "volume_share": round(found.volume_share, 4),
+                    }
+            condition = AlertCondition(
+                dims=dict(named),
+                kpi=kpi,
+                window=window,
+                value=value,
+                expected=expected,
+                score=d.score,
+                raw_score=raw_score,
+                new=d.anomalous
+                and raw_score >= alerting.fire_score
+                and _excess_events(d) >= alerting.min_excess_events,
+                band_low=band_low,
+                band_high=band_high,
+                volume=volume,
+                evidence=evidence,
+            )
+            covered[(d.series_id, kpi)] = condition.key
+            previous = conditions.get(condition.key)
+            if previous is None or (condition.raw_score, condition.new) > (
+                previous.raw_score,
+                previous.new,
+            ):
+                conditions[condition.key] = condition
+        # One deviation, one alert: a sub-segment's condition is part of its parent's
+        # deviation (whether the parent names it or itself), unless it is what the
+        # parent's alert names.
+        parents = {sid: watched[sid] for sid, _ in covered}
+        for key, condition in list(conditions.items()):
+            for parent_sid, parent_dims in parents.items():
+                named_key = covered.get((parent_sid, condition.kpi))
+                if (
+                    named_key is not None
+                    and named_key != key
+                    and is_child(parent_dims, condition.dims)
+                ):
+                    del conditions[key]
+                    break
+        return conditions
+
+
+def _excess_events(d: Detection) -> float:
+    """Events beyond the expected count, for KPIs that count events (others: infinite)."""
+    kpi = parse_kpi(d.kpi)
+    if not (kpi.proportion or kpi.counted) or d.expected is None:
+        return float("inf")
+    return abs(d.observed - d.expected) * d.volume
+
+
+def _evidence(d: Detection) -> dict[str, object]:
+    evidence: dict[str, object] = {"p_value": d.p_value, "series": d.series_id}
+    if d.evidence is not None:
+        evidence["reasons"] = [
+            {
+                "code": r.code,
+                "share": round(r.share, 4),
+                "baseline_share": round(r.baseline_share, 4),
+            }
+            for r in d.evidence.reasons
+        ]
+        if d.evidence.late_detractor_share is not None:
+            evidence["late_detractor_share"] = round(d.evidence.late_detractor_share, 4)
+    return evidence
