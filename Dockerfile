@@ -10,10 +10,14 @@ FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 cxstream
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+COPY rules /etc/cxstream/rules
 USER cxstream
 WORKDIR /home/cxstream
+# The shipped rule set; mount your own over /etc/cxstream/rules (check it first with
+# `cxstream rules check DIR`: the worker refuses to start on an invalid rule).
 ENV CXSTREAM_DATADIR=/home/cxstream/data \
-    CXSTREAM_WEB_PORT=6066
+    CXSTREAM_WEB_PORT=6066 \
+    CXSTREAM_RULES_DIR=/etc/cxstream/rules
 EXPOSE 6066
 ENTRYPOINT ["cxstream"]
 CMD ["worker"]

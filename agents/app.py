@@ -17,10 +17,11 @@ from faust.types import TP
 
 from cxstream.alignment import EventTimeAligner
 from cxstream.config import Settings
-from cxstream.detection_setup import detection_stage
+from cxstream.detection_setup import detection_stage, load_rule_set
 from cxstream.engine import Engine, EngineOptions
-from cxstream.records import AlertRecord
+from cxstream.records import ActionRecord, AlertRecord
 from cxstream.redis_store import RedisStateStore
+from cxstream.rules.silences import RedisSilenceStore
 from cxstream.watermarks import RedisWatermarkStore
 
 from .detection import DetectionLoop
@@ -68,7 +69,9 @@ def _faust_settings(settings: Settings) -> dict[str, Any]:
 
 
 def create_app(settings: Settings) -> faust.App:
-    """Build the worker's Faust app for these settings."""
+    """Build the worker's Faust app for these settings (raises
+    :class:`~cxstream.rules.RulesError` naming every problem of an invalid rule set)."""
+    rule_set = load_rule_set(settings)
     app = faust.App(settings.app_id, **_faust_settings(settings))
     names = settings.topics
     inputs = app.topic(
@@ -81,6 +84,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     deadletters = app.topic(names.deadletter, key_type=bytes, value_type=bytes)
     alerts_topic = app.topic(names.alerts, key_type=bytes, value_type=bytes)
+    actions_topic = app.topic(names.actions, key_type=bytes, value_type=bytes)
     reference_topics = {names.logistics, names.customers}
     input_topics = {names.feedback, names.logistics, names.customers}
     state: dict[str, Any] = {}
@@ -104,16 +108,23 @@ def create_app(settings: Settings) -> faust.App:
         futures = [await deadletters.send(key=key, value=value) for key, value in letters]
         await asyncio.gather(*futures)
 
-    async def publish_alerts(records: Sequence[AlertRecord]) -> None:
-        """Send alert lines keyed by alert id and wait until the broker has all of them."""
+    async def publish_alerts(
+        records: Sequence[AlertRecord], actions: Sequence[ActionRecord]
+    ) -> None:
+        """Send alert lines keyed by alert id and actions keyed by action id, and wait until
+        the broker has all of them."""
         futures = [
             await alerts_topic.send(key=r.alert_id.encode(), value=r.to_json().encode())
             for r in records
         ]
+        futures += [
+            await actions_topic.send(key=a.action_id.encode(), value=a.to_json().encode())
+            for a in actions
+        ]
         await asyncio.gather(*futures)
 
-    def caught_up(partition: int) -> bool:
-        return all(lag(f"{topic}/{partition}") == 0 for topic in sorted(input_topics))
+    def caught_up(stream: str) -> bool:
+        return lag(stream) == 0 and stream not in runtime().aligner.held_streams()
 
     def ack(event: Any) -> None:
         event.ack()  # the consumer commits the offset once every earlier one is acked
@@ -130,10 +141,19 @@ def create_app(settings: Settings) -> faust.App:
             )
             state["runtime"], state["store"] = rt, store
             state["detection"] = DetectionLoop(
-                detection_stage(settings, store),
+                detection_stage(
+                    settings,
+                    store,
+                    rule_set=rule_set,
+                    silences=RedisSilenceStore(store.client, settings.key_prefix),
+                ),
                 watermarks,
                 publish_alerts,
-                partitions=settings.partitions,
+                streams=[
+                    f"{topic}/{p}"
+                    for topic in sorted(input_topics)
+                    for p in range(settings.partitions)
+                ],
                 idle_after_s=settings.idle_after_s,
                 backoff=rt.backoff,
             )
@@ -147,7 +167,10 @@ def create_app(settings: Settings) -> faust.App:
         )
         await rt.recover(sorted({tp.partition for tp in assigned if tp.topic in input_topics}))
         owned = app.consumer.assignment()
-        await detection().assign(tp.partition for tp in owned if tp.topic == names.feedback)
+        await detection().assign(
+            [tp.partition for tp in owned if tp.topic == names.feedback],
+            [f"{tp.topic}/{tp.partition}" for tp in owned if tp.topic in input_topics],
+        )
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
@@ -229,6 +252,7 @@ def create_app(settings: Settings) -> faust.App:
             body["held"] = runtime().aligner.held
             body["redis_round_trips"] = state["store"].round_trips
             body["alerts_published"] = detection().alerts_published
+            body["actions_published"] = detection().actions_published
             body["windows_closed"] = detection().stage.windows_closed
         return web.json(body)
 

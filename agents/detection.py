@@ -1,12 +1,14 @@
-"""The worker's detection loop: watermark in, alerts out to ``cx.alerts``, then checkpoint.
+"""The worker's detection loop: watermark in, alerts and notifications out, then checkpoint.
 
 Runs on a timer beside the ingest agent. Each tick reads the stream watermark that
 all workers' ingest loops maintain in Redis, lets the detection stage close the
 windows it passed for the owner partitions this worker holds (those of its assigned
 feedback partitions), publishes the alert lines to the alerts topic keyed by alert id
-and waits until the broker has them, and only then commits the stage's checkpoint.
-Partitions of this worker that have been read to the end and saw nothing for a while
-are marked idle so that a quiet partition does not hold the watermark back.
+and the notifications routing decided to the actions outbox keyed by action id, waits
+until the broker has them, and only then commits the stage's checkpoint.
+Input streams of this worker that have been read to the end, hold nothing back and
+saw nothing for a while are marked idle, so that a quiet stream does not hold the
+watermark back.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from cxstream.detect_stage import DetectionStage
-from cxstream.records import AlertRecord
+from cxstream.records import ActionRecord, AlertRecord
 from cxstream.retry import Backoff, retry_forever
 from cxstream.watermarks import WatermarkStore, as_datetime
 
@@ -25,10 +27,12 @@ __all__ = ["DetectionLoop"]
 
 log = logging.getLogger("cxstream.detection")
 
-#: Publishes alert lines and returns once the broker has them all.
-PublishAlerts = Callable[[Sequence[AlertRecord]], Awaitable[None]]
-#: Whether every input topic's partition ``p`` has been read to its end.
-CaughtUp = Callable[[int], bool]
+#: Publishes alert lines and decided actions (to the outbox) and returns once the broker
+#: has them all.
+PublishAlerts = Callable[[Sequence[AlertRecord], Sequence[ActionRecord]], Awaitable[None]]
+#: Whether an input stream (``topic/partition``) has been read to its end and nothing of
+#: it is held back.
+CaughtUp = Callable[[str], bool]
 
 
 class DetectionLoop:
@@ -40,26 +44,28 @@ class DetectionLoop:
         watermarks: WatermarkStore,
         publish: PublishAlerts,
         *,
-        partitions: int,
+        streams: Iterable[str],
         idle_after_s: float,
         backoff: Backoff,
     ) -> None:
         self.stage = stage
         self.watermarks = watermarks
         self.publish = publish
-        self.partitions = partitions
+        self.streams = sorted(set(streams))
         self.idle_after_s = idle_after_s
         self.backoff = backoff
         self.alerts_published = 0
+        self.actions_published = 0
         self.retries = 0
         self._lock = asyncio.Lock()
-        self._assigned: set[int] = set()
-        self._idle_marked: set[int] = set()
+        self._assigned: set[str] = set()
+        self._idle_marked: set[str] = set()
 
-    async def assign(self, partitions: Iterable[int]) -> None:
-        """The feedback partitions this worker now holds (its detection owners)."""
+    async def assign(self, owners: Iterable[int], streams: Iterable[str]) -> None:
+        """The feedback partitions this worker now holds (its detection owners) and the
+        input streams it reads (whose idleness it reports)."""
         async with self._lock:
-            wanted = set(partitions)
+            wanted = set(owners)
             self.stage.revoke(set(self.stage.owners) - wanted)
             await retry_forever(
                 lambda: self.stage.assign(wanted),
@@ -67,36 +73,39 @@ class DetectionLoop:
                 what="checkpoint load",
                 on_retry=self._count_retry,
             )
-            self._assigned = wanted
-            self._idle_marked &= wanted
+            self._assigned = set(streams)
+            self._idle_marked &= self._assigned
 
-    async def tick(self, last_event_at: dict[int, float], caught_up: CaughtUp) -> None:
+    async def tick(self, last_event_at: dict[str, float], caught_up: CaughtUp) -> None:
         """Mark idle partitions, then close the windows the watermark passed."""
         async with self._lock:
             now = time.monotonic()
             idle = {
-                p
-                for p in self._assigned
-                if caught_up(p) and now - last_event_at.get(p, float("-inf")) >= self.idle_after_s
+                stream
+                for stream in self._assigned
+                if caught_up(stream)
+                and now - last_event_at.get(stream, float("-inf")) >= self.idle_after_s
             }
             if idle - self._idle_marked:
                 await self.watermarks.mark_idle(sorted(idle))
             self._idle_marked = idle
             if not self.stage.owners:
                 return
-            marks = await self.watermarks.read(self.partitions)
+            marks = await self.watermarks.read(self.streams)
             mark = marks.watermark()
             if mark is None:
                 return
-            records = await self.stage.advance(as_datetime(mark))
-            if records:
+            decided = await self.stage.advance(as_datetime(mark))
+            records, actions = decided.alerts, decided.actions
+            if records or actions:
                 await retry_forever(
-                    lambda: self.publish(records),
+                    lambda: self.publish(records, actions),
                     self.backoff,
                     what="alert publish",
                     on_retry=self._count_retry,
                 )
                 self.alerts_published += len(records)
+                self.actions_published += len(actions)
                 for record in records:
                     log.info(
                         "alert %s %s %s %s",

@@ -3,8 +3,8 @@
 For each batch taken from the input topics: decode the raw values (bad ones go to
 the dead-letter topic, and are acknowledged only once the broker has them), let the
 aligner hold feedback that is ahead of the logistics stream, run the engine with
-retries until the state is written, record how far in event time each partition has
-got (for the stream watermark that closes detection windows), and only then
+retries until the state is written, record how far in event time each input stream has
+got (for the watermark that closes detection windows), and only then
 acknowledge the events so that Faust commits their offsets. A Redis outage
 therefore stops progress, never loses or double-counts events.
 """
@@ -22,7 +22,6 @@ from cxstream.alignment import EventTimeAligner
 from cxstream.config import Settings
 from cxstream.decoding import DeadLetter, Envelope, EventDecoder, KafkaOrigin
 from cxstream.engine import Engine
-from cxstream.partitioning import partition_for
 from cxstream.retry import Backoff, retry_forever
 from cxstream.watermarks import WatermarkStore
 
@@ -83,8 +82,8 @@ class IngestRuntime:
         self.stats = IngestStats()
         self.last_offsets: dict[str, int] = {}
         self.watermarks = watermarks
-        #: Monotonic time of the last event processed per state partition.
-        self.last_event_at: dict[int, float] = {}
+        #: Monotonic time of the last event processed per input stream (topic/partition).
+        self.last_event_at: dict[str, float] = {}
         self._lock = asyncio.Lock()
         self._stream_names: dict[tuple[str, int], str] = {}
 
@@ -148,15 +147,13 @@ class IngestRuntime:
             on_retry=self._count_retry,
         )
         if self.watermarks is not None:
-            progress: dict[int, float] = {}
-            partitions = self.engine.options.partitions
+            progress: dict[str, float] = {}
             now = time.monotonic()
             for env in envelopes:
-                p = partition_for(env.event.key, partitions)
                 ts = env.event.ts.timestamp()
-                if ts > progress.get(p, float("-inf")):
-                    progress[p] = ts
-                self.last_event_at[p] = now
+                if ts > progress.get(env.stream, float("-inf")):
+                    progress[env.stream] = ts
+                self.last_event_at[env.stream] = now
             store = self.watermarks
             await retry_forever(
                 lambda: store.advance(progress),

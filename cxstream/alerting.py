@@ -67,6 +67,9 @@ class AlertingConfig(BaseModel):
         ge=1,
         description="windows in a row too thin to judge after which they count as normal",
     )
+    warning_score: float = Field(
+        0.5, ge=0, le=1, description="undamped detector score from which an alert is a warning"
+    )
     critical_score: float = Field(
         1.0, ge=0, le=1, description="undamped detector score from which an alert is critical"
     )
@@ -110,7 +113,9 @@ class AlertTracker:
         self.active: dict[str, dict[str, Any]] = {}
 
     def _severity(self, condition: AlertCondition) -> Severity:
-        return "critical" if condition.raw_score >= self.config.critical_score else "warning"
+        if condition.raw_score >= self.config.critical_score:
+            return "critical"
+        return "warning" if condition.raw_score >= self.config.warning_score else "info"
 
     def _record(
         self, state: Mapping[str, Any], status: str, at: datetime, c: AlertCondition | None

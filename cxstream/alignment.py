@@ -69,6 +69,10 @@ class EventTimeAligner(Generic[T]):
     def held(self) -> int:
         return self._count
 
+    def held_streams(self) -> set[str]:
+        """The streams that have events waiting here."""
+        return {stream for stream, queue in self._held.items() if queue}
+
     def expect(self, streams: Iterable[str]) -> None:
         """Declare reference streams assigned to this worker (they may not have data yet)."""
         self._reference_streams.update(streams)

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from cxstream.cli_rules import rules, silence
+from cxstream.cli_tasks import tasks
 from cxstream.config import Settings, load_settings
 
 __all__ = ["main"]
@@ -55,13 +57,18 @@ def worker(config_file: Path | None) -> None:
     from cxstream.agents.app import create_app
     from cxstream.logs import configure_logging
     from cxstream.producing import ensure_topics
+    from cxstream.rules import RulesError
 
     settings = _settings(config_file)
     configure_logging(settings.log_level)
+    try:
+        app = create_app(settings)
+    except RulesError as error:
+        click.echo(f"refusing to start: {error}", err=True)
+        sys.exit(2)
     # Create the topics with the configured partition count before anyone auto-creates
     # them with the broker's default (state partitions follow the topic partitions).
     asyncio.run(ensure_topics(settings))
-    app = create_app(settings)
     faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
 
 
@@ -138,24 +145,41 @@ async def _replay_store(kind: str, settings: Settings) -> AsyncIterator[Any]:
     help="embedded: a private Redis started for the run; redis: the configured one "
     "(use a key_prefix of its own); memory: in-process.",
 )
+@click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="rule files to apply (default: the configured rules_dir): try a rule change on "
+    "past events before deploying it",
+)
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: on a tty)")
 def replay(
     config_file: Path | None,
     files: tuple[Path, ...],
     out: Path,
     store: str,
+    rules_dir: Path | None,
     progress: bool | None,
 ) -> None:
-    """Run the engine over event FILES in event-time order and write the outputs to --out."""
+    """Run the engine over event FILES in event-time order and write the outputs to --out:
+    deadletter.jsonl, figures.jsonl, alerts.jsonl, actions.jsonl and summary.json."""
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     from cxstream.decoding import EventDecoder
-    from cxstream.detection_setup import detection_stage
+    from cxstream.detection_setup import detection_stage, load_rule_set
     from cxstream.engine import Engine, EngineOptions
     from cxstream.replay import Replayer
+    from cxstream.rules import RulesError
 
     settings = _settings(config_file)
+    if rules_dir is not None:
+        settings = settings.model_copy(update={"rules_dir": rules_dir})
+    try:
+        rule_set = load_rule_set(settings)
+    except RulesError as error:
+        raise click.ClickException(str(error)) from error
     console = Console(stderr=True)
     show = console.is_terminal if progress is None else progress
 
@@ -166,7 +190,7 @@ def replay(
                 engine,
                 EventDecoder(settings.max_payload_bytes),
                 batch_size=settings.batch_size,
-                stage=detection_stage(settings, state),
+                stage=detection_stage(settings, state, rule_set=rule_set),
             )
             with Progress(
                 "[progress.description]{task.description}",
@@ -190,6 +214,7 @@ def replay(
         f"events read {summary['events_read']}, accepted {summary['accepted']}, "
         f"duplicates {summary['duplicates']}, rejected {summary['rejected']}, "
         f"segments {summary['segments']}, alerts {summary['alerts']}, "
+        f"actions {summary['actions']}, "
         f"{summary['events_per_s']:.0f} events/s"
     )
 
@@ -226,3 +251,8 @@ def nab(data_dir: Path, out: Path, seed: int) -> None:
         f"{summary.files} files, {summary.rows} rows -> {summary.out_dir} "
         f"({summary.microseconds_per_row:.1f} us/row)"
     )
+
+
+main.add_command(rules)
+main.add_command(silence)
+main.add_command(tasks)

@@ -121,6 +121,11 @@ class Settings(BaseSettings):
         description="how long feedback waits for a caught-up logistics stream to deliver "
         "events still in flight",
     )
+    rules_dir: Path | None = Field(
+        None,
+        description="directory of rule files (rules/*.yaml); unset: built-in detection only,"
+        " no routing and no customer actions",
+    )
     allowed_lateness_s: float = Field(
         600.0,
         ge=0,

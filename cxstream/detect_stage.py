@@ -42,11 +42,22 @@ from cxstream.detection import Detection, DetectionConfig, SeriesMonitor
 from cxstream.detectors.base import p_to_score
 from cxstream.drilldown import KpiPoint, explain, is_child
 from cxstream.kpis import compute_kpis, parse_kpi
-from cxstream.records import AlertRecord
+from cxstream.records import ActionRecord, AlertRecord
+from cxstream.rules.kpi_rules import FixedThreshold, KpiAlertRule
+from cxstream.rules.routing import Router
+from cxstream.rules.ruleset import RuleSet
+from cxstream.rules.silences import Silence, SilenceStore
 from cxstream.store import StateStore
 from cxstream.windows import Window, WindowSpec, WindowTracker, bucket_range, window_counters
 
-__all__ = ["DEFAULT_LEVELS", "DetectionStage", "Watch", "default_watches", "window_name"]
+__all__ = [
+    "DEFAULT_LEVELS",
+    "DetectionStage",
+    "StageResult",
+    "Watch",
+    "default_watches",
+    "window_name",
+]
 
 log = logging.getLogger("cxstream.detection")
 
@@ -88,6 +99,19 @@ class Watch:
     levels: tuple[tuple[Dimension, ...], ...] = DEFAULT_LEVELS
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
+    threshold: FixedThreshold | None = None
+
+    @classmethod
+    def from_rule(cls, rule: KpiAlertRule, bucket_seconds: int, lateness: timedelta) -> Watch:
+        """What a KPI alert rule watches."""
+        return cls(
+            rule=rule.name,
+            windows=rule.window_specs(bucket_seconds, lateness),
+            levels=rule.group_by,
+            detection=rule.detection_config(),
+            alerting=rule.alerting_config(),
+            threshold=rule.threshold,
+        )
 
     def watches(self, dims: Mapping[str, str]) -> bool:
         keys = set(dims)
@@ -121,6 +145,16 @@ class _Slot:
 class _Owner:
     slots: list[_Slot]
     raw: dict[str, str]
+    router: Router | None = None
+
+
+@dataclass(slots=True)
+class StageResult:
+    """What one :meth:`DetectionStage.advance` decided: alert state changes, and the
+    notifications the routing decided for them (``slack_alert`` actions)."""
+
+    alerts: list[AlertRecord] = field(default_factory=list)
+    actions: list[ActionRecord] = field(default_factory=list)
 
 
 class DetectionStage:
@@ -133,6 +167,8 @@ class DetectionStage:
         watches: Sequence[Watch],
         *,
         partitions: int,
+        rule_set: RuleSet | None = None,
+        silences: SilenceStore | None = None,
     ) -> None:
         names = [w.rule for w in watches]
         if len(set(names)) != len(names):
@@ -141,6 +177,8 @@ class DetectionStage:
         self.checkpoints = checkpoints
         self.watches = tuple(watches)
         self.partitions = partitions
+        self.rule_set = rule_set if rule_set is not None and rule_set.route is not None else None
+        self.silences = silences
         self._owners: dict[int, _Owner] = {}
         self.windows_closed = 0
         self.detections = 0
@@ -169,7 +207,15 @@ class DetectionStage:
                         alerts.restore(json.loads(alerts_state))
                     monitor = SeriesMonitor(watch.detection)
                     slots.append(_Slot(watch, spec, prefix, tracker, monitor, alerts))
-            self._owners[owner] = _Owner(slots, raw)
+            router: Router | None = None
+            if self.rule_set is not None:
+                router_state = raw.get("router")
+                router = (
+                    Router.from_state(self.rule_set, json.loads(router_state))
+                    if router_state
+                    else Router(self.rule_set)
+                )
+            self._owners[owner] = _Owner(slots, raw, router)
 
     def revoke(self, owners: Iterable[int]) -> None:
         """Let these owner partitions go (their state is in the last checkpoint; what was
@@ -185,12 +231,16 @@ class DetectionStage:
             await self.checkpoints.save(owner, self._pending[owner])
             del self._pending[owner]
 
-    async def advance(self, watermark: datetime) -> list[AlertRecord]:
-        """Close the windows the watermark passed and return the alert state changes."""
+    async def advance(self, watermark: datetime) -> StageResult:
+        """Close the windows the watermark passed: the alert state changes, and the
+        notifications routing decided up to the end of the last closed window."""
+        result = StageResult()
         if not self._owners:
-            return []
+            return result
         series = await self.store.series()
-        out: list[AlertRecord] = []
+        silences: list[Silence] = []
+        if self.silences is not None and self.rule_set is not None:
+            silences = await self.silences.list_silences(watermark)
         for owner_id in sorted(self._owners):
             owner = self._owners[owner_id]
             mine = {
@@ -199,9 +249,33 @@ class DetectionStage:
                 if owner_of(dims, self.partitions) == owner_id
                 and any(s.watch.watches(dims) for s in owner.slots)
             }
-            out += await self._advance_owner(owner_id, owner, mine, watermark)
-        out.sort(key=lambda r: (r.at, _STATUS_ORDER[r.status], r.rule, r.alert_id))
-        return out
+            alerts = await self._advance_owner(owner_id, owner, mine, watermark)
+            alerts.sort(key=_alert_order)
+            result.alerts += alerts
+            result.actions += self._route(owner_id, owner, alerts, silences)
+        result.alerts.sort(key=_alert_order)
+        result.actions.sort(key=lambda a: (a.at, a.action_id))
+        return result
+
+    def _route(
+        self, owner_id: int, owner: _Owner, alerts: list[AlertRecord], silences: list[Silence]
+    ) -> list[ActionRecord]:
+        """Route an owner's alerts up to the end of its last closed window (not up to the
+        watermark: the same events then give the same notifications however often the
+        stage is advanced)."""
+        router = owner.router
+        ends = [slot.tracker.closed_until for slot in owner.slots if slot.tracker is not None]
+        now = max((e for e in ends if e is not None), default=None)
+        if router is None or now is None:
+            return []
+        if router.now is not None and now <= router.now and not alerts:
+            return []
+        notifications = router.process(alerts, now, silences)
+        state = json.dumps(router.to_state(), separators=(",", ":"), default=str)
+        if owner.raw.get("router") != state:
+            owner.raw["router"] = state
+            self._pending.setdefault(owner_id, {})["router"] = state
+        return [n.action() for n in notifications]
 
     async def _advance_owner(
         self,
@@ -268,6 +342,8 @@ class DetectionStage:
         bucket_seconds = slot.spec.bucket_seconds
         counters: dict[str, dict[str, float]] = {}
         detections: dict[str, list[Detection]] = {}
+        if slot.watch.threshold is not None:
+            return self._judge_threshold(slot, window, watched, data)
         for sid in sorted(watched):
             c = window_counters(data.get(sid, {}), window, bucket_seconds)
             if not c:
@@ -284,6 +360,47 @@ class DetectionStage:
                 self.detections += len(found)
         conditions = self._conditions(slot, window, watched, counters, detections)
         scored = {f"{sid}|{d.kpi}" for sid, found in detections.items() for d in found}
+        return slot.alerts.update(window, conditions, scored | conditions.keys())
+
+    def _judge_threshold(
+        self,
+        slot: _Slot,
+        window: Window,
+        watched: Mapping[str, Mapping[str, str]],
+        data: Mapping[str, Mapping[int, Mapping[str, float]]],
+    ) -> list[AlertRecord]:
+        """A rule with fixed limits: a segment's KPI beyond them (with enough volume)."""
+        limits = slot.watch.threshold
+        assert limits is not None
+        config = slot.watch.detection
+        conditions: dict[str, AlertCondition] = {}
+        scored: set[str] = set()
+        for sid in sorted(watched):
+            c = window_counters(data.get(sid, {}), window, slot.spec.bucket_seconds)
+            for value in compute_kpis(c, config.kpis).values():
+                if value.volume < config.min_volume_for(value.name):
+                    continue
+                scored.add(f"{sid}|{value.name}")
+                limit: float | None = None
+                if limits.above is not None and value.value > limits.above:
+                    limit = limits.above
+                elif limits.below is not None and value.value < limits.below:
+                    limit = limits.below
+                if limit is None:
+                    continue
+                condition = AlertCondition(
+                    dims=dict(watched[sid]),
+                    kpi=value.name,
+                    window=window,
+                    value=value.value,
+                    expected=limit,
+                    score=1.0,
+                    raw_score=1.0,
+                    new=True,
+                    volume=value.volume,
+                    evidence={"series": sid, "threshold": limit},
+                )
+                conditions[condition.key] = condition
         return slot.alerts.update(window, conditions, scored | conditions.keys())
 
     def _conditions(
@@ -381,6 +498,10 @@ class DetectionStage:
                     del conditions[key]
                     break
         return conditions
+
+
+def _alert_order(record: AlertRecord) -> tuple[datetime, int, str, str]:
+    return (record.at, _STATUS_ORDER[record.status], record.rule, record.alert_id)
 
 
 def _excess_events(d: Detection) -> float:

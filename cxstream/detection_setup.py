@@ -1,8 +1,11 @@
-"""Build the detection stage that fits a state store and the settings.
+"""Build the detection stage that fits a state store, the settings and the rules.
 
 The worker and ``cxstream replay`` both call :func:`detection_stage`, so they watch
-the same KPIs with the same windows and detectors. Model checkpoints go where the
-state goes: into the same Redis for a Redis store, into memory otherwise.
+the same KPIs with the same windows and detectors and route alerts the same way. With
+a rule set (``rules_dir``), each KPI alert rule is one watch and its route tree turns
+alerts into notifications; without, a built-in watch covers the usual KPIs. Model
+checkpoints go where the state goes: into the same Redis for a Redis store, into
+memory otherwise.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from cxstream.checkpoints import CheckpointStore, MemoryCheckpointStore, RedisCh
 from cxstream.config import Settings
 from cxstream.detect_stage import DetectionStage, Watch, default_watches
 from cxstream.redis_store import RedisStateStore
+from cxstream.rules import RuleSet, load_rules
+from cxstream.rules.silences import SilenceStore
 from cxstream.store import StateStore
 
-__all__ = ["checkpoint_store_for", "detection_stage", "watches_for"]
+__all__ = ["checkpoint_store_for", "detection_stage", "load_rule_set", "watches_for"]
 
 
 def checkpoint_store_for(settings: Settings, store: StateStore) -> CheckpointStore:
@@ -25,21 +30,35 @@ def checkpoint_store_for(settings: Settings, store: StateStore) -> CheckpointSto
     return MemoryCheckpointStore()
 
 
-def watches_for(settings: Settings) -> list[Watch]:
-    """What to watch under these settings."""
-    return default_watches(settings.bucket_seconds, timedelta(seconds=settings.allowed_lateness_s))
+def load_rule_set(settings: Settings) -> RuleSet | None:
+    """The rules of ``settings.rules_dir`` (``None`` when unset); raises
+    :class:`~cxstream.rules.RulesError` naming every problem of an invalid rule set."""
+    if settings.rules_dir is None:
+        return None
+    return load_rules(settings.rules_dir)
+
+
+def watches_for(settings: Settings, rule_set: RuleSet | None = None) -> list[Watch]:
+    """What to watch: the rule set's KPI alert rules, else the built-in watch."""
+    lateness = timedelta(seconds=settings.allowed_lateness_s)
+    if rule_set is not None and rule_set.kpi_rules:
+        return [Watch.from_rule(r, settings.bucket_seconds, lateness) for r in rule_set.kpi_rules]
+    return default_watches(settings.bucket_seconds, lateness)
 
 
 def detection_stage(
     settings: Settings,
     store: StateStore,
     checkpoints: CheckpointStore | None = None,
-    watches: list[Watch] | None = None,
+    rule_set: RuleSet | None = None,
+    silences: SilenceStore | None = None,
 ) -> DetectionStage:
-    """The detection stage over ``store`` for these settings."""
+    """The detection stage over ``store`` for these settings and rules."""
     return DetectionStage(
         store,
         checkpoints if checkpoints is not None else checkpoint_store_for(settings, store),
-        watches if watches is not None else watches_for(settings),
+        watches_for(settings, rule_set),
         partitions=settings.partitions,
+        rule_set=rule_set,
+        silences=silences,
     )

@@ -4,12 +4,14 @@ Files are read lazily and merged by ``ts``; each file passes through a bounded
 reorder buffer so that mildly shuffled files still come out in order without
 loading everything into memory. Rejected lines go to ``deadletter.jsonl``; the
 figures the engine computed go to ``figures.jsonl``; with a detection stage, the
-alert state changes it raised go to ``alerts.jsonl``.
+alert state changes it raised go to ``alerts.jsonl`` and the actions decided (the
+notifications routing decided for them) to ``actions.jsonl``.
 
-Windows close as they do in the worker: the watermark is the smallest progress over
-the input partitions (:mod:`cxstream.watermarks`), each event counting for the
-partition its key is produced to, so a replay of the events a worker consumed closes
-the same windows over the same counters and raises the same alerts.
+Windows close once the replay has passed their end: events come in event-time order,
+so nothing earlier is still to come (what a worker's watermark over all its input
+streams, :mod:`cxstream.watermarks`, establishes). A window is therefore judged over
+the same counters in both, and a replay of the events a worker consumed raises the
+same alerts.
 """
 
 from __future__ import annotations
@@ -21,14 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cxstream.decoding import DeadLetter, Envelope, EventDecoder, FileOrigin
+from cxstream.decoding import (
+    DeadLetter,
+    DecodedEvent,
+    Envelope,
+    EventDecoder,
+    FileOrigin,
+    Rejected,
+)
 from cxstream.detect_stage import DetectionStage
 from cxstream.engine import Engine
 from cxstream.figures import collect_figures
 from cxstream.jsonl import JsonlWriter, LineReader
-from cxstream.partitioning import partition_for
-from cxstream.records import AlertRecord
-from cxstream.watermarks import PartitionWatermarks, as_datetime
+from cxstream.records import ActionRecord
+from cxstream.watermarks import as_datetime
 
 __all__ = ["REPLAY_STREAM", "ReplayResult", "Replayer", "ordered_envelopes"]
 
@@ -46,6 +54,7 @@ class ReplayResult:
     out_of_order: int = 0
     segments: int = 0
     alerts: int = 0
+    actions: int = 0
     elapsed_s: float = 0.0
     outputs: dict[str, str] = field(default_factory=dict)
 
@@ -62,6 +71,7 @@ class ReplayResult:
             "out_of_order": self.out_of_order,
             "segments": self.segments,
             "alerts": self.alerts,
+            "actions": self.actions,
             "elapsed_s": round(self.elapsed_s, 3),
             "events_per_s": round(self.events_per_s, 1),
             "outputs": self.outputs,
@@ -74,19 +84,23 @@ def _file_envelopes(
     decoder: EventDecoder,
     on_dead: Callable[[DeadLetter], None],
     reorder_window: int,
-) -> Iterator[tuple[float, int, int, Envelope]]:
-    heap: list[tuple[float, int, int, Envelope]] = []
+) -> Iterator[tuple[float, int, int, DecodedEvent]]:
+    # Events wait in the reorder buffer without an envelope or origin (made once they
+    # leave it): fewer objects held, so less work for the garbage collector.
+    heap: list[tuple[float, int, int, DecodedEvent]] = []
     name = str(reader.path)
+    decode = decoder.decode_event
+    push, pushpop = heapq.heappush, heapq.heappushpop
     for line_no, raw in reader:
-        decoded = decoder.decode(raw, FileOrigin(name, line_no), REPLAY_STREAM, 0)
-        if isinstance(decoded, DeadLetter):
-            on_dead(decoded)
+        event = decode(raw)
+        if isinstance(event, Rejected):
+            on_dead(DeadLetter(event.raw, FileOrigin(name, line_no), event.error))
             continue
-        item = (decoded.event.ts.timestamp(), index, line_no, decoded)
+        item = (event.ts.timestamp(), index, line_no, event)
         if len(heap) >= reorder_window:
-            yield heapq.heappushpop(heap, item)
+            yield pushpop(heap, item)
         else:
-            heapq.heappush(heap, item)
+            push(heap, item)
     while heap:
         yield heapq.heappop(heap)
 
@@ -98,15 +112,15 @@ def ordered_envelopes(
     reorder_window: int = 50_000,
 ) -> Iterator[Envelope]:
     """Accepted events of all files merged by event time, numbered from 1 in that order."""
-    merged = heapq.merge(
-        *(
-            _file_envelopes(reader, i, decoder, on_dead, reorder_window)
-            for i, reader in enumerate(readers)
-        ),
-        key=lambda item: (item[0], item[1], item[2]),
-    )
-    for seq, (_, _, _, env) in enumerate(merged, start=1):
-        yield Envelope(env.event, env.origin, REPLAY_STREAM, seq)
+    names = [str(reader.path) for reader in readers]
+    sources = [
+        _file_envelopes(reader, i, decoder, on_dead, reorder_window)
+        for i, reader in enumerate(readers)
+    ]
+    # (time, file, line) is unique, so the items compare without reaching the event.
+    merged = sources[0] if len(sources) == 1 else heapq.merge(*sources)
+    for seq, (_, index, line_no, event) in enumerate(merged, start=1):
+        yield Envelope(event, FileOrigin(names[index], line_no), REPLAY_STREAM, seq)
 
 
 class Replayer:
@@ -126,8 +140,9 @@ class Replayer:
         self.batch_size = batch_size
         self.reorder_window = reorder_window
         self.stage = stage
-        self.watermarks = PartitionWatermarks(engine.options.partitions)
+        self._mark = float("-inf")
         self._alerts: JsonlWriter | None = None
+        self._actions: JsonlWriter | None = None
 
     async def run(
         self,
@@ -144,13 +159,15 @@ class Replayer:
         total_bytes = sum(r.size for r in readers)
         started = time.perf_counter()
         last_ts = float("-inf")
+        self._mark = float("-inf")
         if self.stage is not None:
             await self.stage.assign(range(self.engine.options.partitions))
         with (
             JsonlWriter(out_dir / "deadletter.jsonl") as dead,
             JsonlWriter(out_dir / "alerts.jsonl") as alerts,
+            JsonlWriter(out_dir / "actions.jsonl") as actions,
         ):
-            self._alerts = alerts
+            self._alerts, self._actions = alerts, actions
 
             def on_dead(letter: DeadLetter) -> None:
                 result.rejected += 1
@@ -171,11 +188,8 @@ class Replayer:
                         progress(sum(r.progress for r in readers), total_bytes)
             if batch:
                 await self._process(batch, result)
-            # As a worker does once it has read everything: partitions without events
-            # are idle and do not hold the watermark back.
-            self.watermarks.mark_idle(range(self.engine.options.partitions))
             await self._detect(result)
-            self._alerts = None
+            self._alerts = self._actions = None
         if progress is not None:
             progress(total_bytes, total_bytes)
         figures = await collect_figures(self.engine.store, self.engine.options.bucket_seconds)
@@ -188,6 +202,7 @@ class Replayer:
             "deadletter": str(out_dir / "deadletter.jsonl"),
             "figures": str(out_dir / "figures.jsonl"),
             "alerts": str(out_dir / "alerts.jsonl"),
+            "actions": str(out_dir / "actions.jsonl"),
         }
         return result
 
@@ -197,25 +212,24 @@ class Replayer:
         result.accepted += outcome.accepted
         result.duplicates += outcome.duplicates
         if self.stage is not None:
-            partitions = self.engine.options.partitions
-            progress: dict[int, float] = {}
-            for env in batch:
-                p = partition_for(env.event.key, partitions)
-                ts = env.event.ts.timestamp()
-                if ts > progress.get(p, float("-inf")):
-                    progress[p] = ts
-            self.watermarks.advance(progress)
+            self._mark = max(self._mark, max(env.event.ts.timestamp() for env in batch))
             await self._detect(result)
 
     async def _detect(self, result: ReplayResult) -> None:
         if self.stage is None:
             return
-        mark = self.watermarks.watermark()
-        if mark is None:
+        if self._mark == float("-inf"):
             return
-        records: list[AlertRecord] = await self.stage.advance(as_datetime(mark))
-        result.alerts += len(records)
+        decided = await self.stage.advance(as_datetime(self._mark))
+        result.alerts += len(decided.alerts)
+        result.actions += len(decided.actions)
         if self._alerts is not None:
-            for record in records:
+            for record in decided.alerts:
                 self._alerts.write(record.as_dict())
+        self._write_actions(decided.actions)
         await self.stage.commit()
+
+    def _write_actions(self, actions: Sequence[ActionRecord]) -> None:
+        if self._actions is not None:
+            for action in actions:
+                self._actions.write(action.as_dict())

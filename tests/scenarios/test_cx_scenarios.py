@@ -1,7 +1,8 @@
 """CX scenarios: generated shop streams with and without incidents, replayed with detection.
 
 Each incident must be alerted in its own segment within two hours of event time after
-its onset; a stream without incidents must raise no alert over fourteen days.
+its onset; a stream without incidents must raise no alert over fourteen days. Both
+with the built-in detection (no rules configured) and with the shipped rule set.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cxstream.generator import GeneratorConfig, generate_events, write_jsonl
 from cxstream.generator.incidents import AppNpsDropIncident, CarrierDelayIncident
 from cxstream.memory_store import MemoryStateStore
 from cxstream.replay import Replayer
+from cxstream.rules import RuleSet, load_rules
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +32,15 @@ APP_ONSET = datetime(2026, 3, 7, 10, tzinfo=UTC)
 END = datetime(2026, 3, 8, tzinfo=UTC)
 
 
-def _replay(config: GeneratorConfig, tmp: Path) -> list[dict[str, Any]]:
+RULES = Path(__file__).resolve().parents[2] / "rules"
+
+
+@pytest.fixture(scope="module", params=["built-in", "shipped-rules"])
+def rule_set(request: pytest.FixtureRequest) -> RuleSet | None:
+    return load_rules(RULES) if request.param == "shipped-rules" else None
+
+
+def _replay(config: GeneratorConfig, tmp: Path, rule_set: RuleSet | None) -> list[dict[str, Any]]:
     events = tmp / "events.jsonl"
     write_jsonl(generate_events(config), events)
     settings = Settings()
@@ -38,7 +48,7 @@ def _replay(config: GeneratorConfig, tmp: Path) -> list[dict[str, Any]]:
     replayer = Replayer(
         Engine(store, EngineOptions.from_settings(settings)),
         EventDecoder(),
-        stage=detection_stage(settings, store),
+        stage=detection_stage(settings, store, rule_set=rule_set),
     )
     asyncio.run(replayer.run([events], tmp / "out"))
     lines = (tmp / "out" / "alerts.jsonl").read_text().splitlines()
@@ -46,7 +56,9 @@ def _replay(config: GeneratorConfig, tmp: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def incident_alerts(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+def incident_alerts(
+    tmp_path_factory: pytest.TempPathFactory, rule_set: RuleSet | None
+) -> list[dict[str, Any]]:
     config = GeneratorConfig(
         days=6,
         seed=11,
@@ -56,7 +68,7 @@ def incident_alerts(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, 
             AppNpsDropIncident(country="DE", start=APP_ONSET, end=END),
         ),
     )
-    return _replay(config, tmp_path_factory.mktemp("incidents"))
+    return _replay(config, tmp_path_factory.mktemp("incidents"), rule_set)
 
 
 def _first_firing(alerts: list[dict[str, Any]], segment: dict[str, str], kpis: set[str]) -> Any:
@@ -84,14 +96,16 @@ def test_a_carrier_turning_late_in_one_country_is_alerted_on_that_carrier_there(
 def test_an_app_only_nps_drop_names_the_app_channel_and_its_reason(
     incident_alerts: list[dict[str, Any]],
 ) -> None:
-    alert = _first_firing(
-        incident_alerts, {"country": "DE", "channel": "app"}, {"nps", "detractor_rate"}
-    )
+    app = {"country": "DE", "channel": "app"}
+    alert = _first_firing(incident_alerts, app, {"nps", "detractor_rate"})
     assert alert is not None, incident_alerts
     at = datetime.fromisoformat(alert["at"])
     assert APP_ONSET < at <= APP_ONSET + timedelta(hours=2)
     reasons = [r["code"] for r in alert["evidence"]["reasons"]]
     assert reasons[0] == "app_scan_failed"
+    scan = _first_firing(incident_alerts, app, {"reason_share:app_scan_failed"})
+    if scan is not None:  # watched by the shipped rules
+        assert datetime.fromisoformat(scan["at"]) <= APP_ONSET + timedelta(hours=2)
     # The deviation is the app's: no alert on the web channel or the whole country.
     for other in ({"country": "DE", "channel": "web"}, {"country": "DE"}):
         assert _first_firing(incident_alerts, other, {"nps", "detractor_rate"}) is None
@@ -102,6 +116,8 @@ def test_alerts_before_the_incidents_are_none(incident_alerts: list[dict[str, An
     assert early == []
 
 
-def test_fourteen_quiet_days_with_weekly_rhythm_raise_no_alert(tmp_path: Path) -> None:
-    alerts = _replay(GeneratorConfig(days=14, seed=3), tmp_path)
+def test_fourteen_quiet_days_with_weekly_rhythm_raise_no_alert(
+    tmp_path: Path, rule_set: RuleSet | None
+) -> None:
+    alerts = _replay(GeneratorConfig(days=14, seed=3), tmp_path, rule_set)
     assert alerts == []

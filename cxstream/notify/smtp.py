@@ -1,0 +1,122 @@
+"""Email notifier: delay notices and apologies to customers over SMTP (aiosmtplib).
+
+The recipient is looked up in a :class:`~cxstream.notify.contacts.ContactDirectory`
+when the action is sent, not when it was decided: a customer who opted out (or whose
+address was removed) in between gets nothing, and the delivery is reported as
+``skipped`` with the reason (``opt_out``, ``no_email``, ``unknown_customer``), not as an
+error.
+
+The message (see :class:`~cxstream.notify.mail.EmailComposer`) carries a
+``Message-ID`` derived from the action id, so if a crash makes the dispatcher send an
+action a second time, mail systems that deduplicate by Message-ID show it once.
+
+Failures: connection refused or lost, timeouts and 4xx replies are retryable; 5xx
+replies (a refused recipient, rejected data, failed authentication) and a server
+without the required STARTTLS are permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiosmtplib
+
+from cxstream.clock import Clock
+from cxstream.notify.base import (
+    Delivery,
+    NotifyError,
+    PayloadError,
+    PermanentError,
+    RetryableError,
+)
+from cxstream.notify.contacts import ContactDirectory
+from cxstream.notify.mail import EMAIL_ACTION_TYPES, EmailComposer
+from cxstream.notify.payloads import parse_detail
+from cxstream.notify.settings import SmtpSettings
+from cxstream.records import ActionRecord
+
+__all__ = ["EmailNotifier", "smtp_error"]
+
+log = logging.getLogger("cxstream.notify.smtp")
+
+
+def smtp_error(exc: Exception) -> NotifyError:
+    """Classify an SMTP failure: 4xx and connection trouble retryable, 5xx permanent."""
+    if isinstance(exc, NotifyError):
+        return exc
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        text = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+        if codes and all(400 <= code < 500 for code in codes):
+            return RetryableError(f"smtp: recipient deferred: {text}")
+        return PermanentError(f"smtp: recipient refused: {text}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        reason = f"smtp: {type(exc).__name__}: {exc.code} {exc.message}"
+        if 400 <= exc.code < 500:
+            return RetryableError(reason)
+        return PermanentError(reason)
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return PermanentError(f"smtp: {exc}")
+    if isinstance(exc, aiosmtplib.SMTPException | OSError | asyncio.TimeoutError):
+        return RetryableError(f"smtp: {type(exc).__name__}: {exc}")
+    return PermanentError(f"smtp: {type(exc).__name__}: {exc}")
+
+
+class EmailNotifier:
+    """Sends ``delay_notice`` and ``apology_email`` actions by SMTP."""
+
+    name = "email"
+    action_types = EMAIL_ACTION_TYPES
+
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        contacts: ContactDirectory,
+        *,
+        composer: EmailComposer | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.contacts = contacts
+        self.composer = composer or EmailComposer(settings, clock=clock)
+
+    async def aclose(self) -> None:
+        """Nothing to release: every send opens and closes its own connection."""
+
+    async def send(self, action: ActionRecord, *, previous: Delivery | None = None) -> Delivery:
+        if action.type not in EMAIL_ACTION_TYPES:
+            raise PermanentError(f"the email notifier does not send {action.type} actions")
+        if not action.customer_id:
+            raise PayloadError(f"action {action.action_id}: an email needs a customer_id")
+        parse_detail(action)
+        contact = await self.contacts.lookup(action.customer_id)
+        if contact is None:
+            return Delivery(notifier=self.name, status="skipped", reason="unknown_customer")
+        if contact.opt_out:
+            return Delivery(notifier=self.name, status="skipped", reason="opt_out")
+        if not contact.email:
+            return Delivery(notifier=self.name, status="skipped", reason="no_email")
+        message = self.composer.compose(action, contact)
+        s = self.settings
+        try:
+            await aiosmtplib.send(
+                message,
+                sender=s.from_address,
+                recipients=[contact.email],
+                hostname=s.host,
+                port=s.port,
+                username=s.username,
+                password=s.password.get_secret_value() if s.password is not None else None,
+                use_tls=s.security == "tls",
+                start_tls={"starttls": True, "opportunistic": None}.get(s.security, False),
+                validate_certs=s.validate_certs,
+                timeout=s.timeout_s,
+            )
+        except Exception as exc:
+            raise smtp_error(exc) from exc
+        return Delivery(
+            notifier=self.name,
+            message_id=str(message["Message-ID"]),
+            recipient_domain=contact.email.rpartition("@")[2].lower(),
+        )
