@@ -8,6 +8,7 @@ decoded by the engine's own decoder, in batches.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -17,8 +18,12 @@ from faust.types import TP
 
 from cxstream.alignment import EventTimeAligner
 from cxstream.config import Settings
-from cxstream.detection_setup import detection_stage, load_rule_set
+from cxstream.delivery import DeliveryLoop, RedisScheduledActions
+from cxstream.detection_setup import action_planner, detection_stage, load_rule_set
+from cxstream.dispatch_setup import build_dispatcher
 from cxstream.engine import Engine, EngineOptions
+from cxstream.firing import RedisFiringAlerts
+from cxstream.planning import RedisTaskAcknowledgements
 from cxstream.records import ActionRecord, AlertRecord
 from cxstream.redis_store import RedisStateStore
 from cxstream.rules.silences import RedisSilenceStore
@@ -85,6 +90,7 @@ def create_app(settings: Settings) -> faust.App:
     deadletters = app.topic(names.deadletter, key_type=bytes, value_type=bytes)
     alerts_topic = app.topic(names.alerts, key_type=bytes, value_type=bytes)
     actions_topic = app.topic(names.actions, key_type=bytes, value_type=bytes)
+    actions_deadletter = app.topic(names.actions_deadletter, key_type=bytes, value_type=bytes)
     reference_topics = {names.logistics, names.customers}
     input_topics = {names.feedback, names.logistics, names.customers}
     state: dict[str, Any] = {}
@@ -123,6 +129,13 @@ def create_app(settings: Settings) -> faust.App:
         ]
         await asyncio.gather(*futures)
 
+    async def send_action_deadletter(action: ActionRecord, record: dict[str, Any]) -> None:
+        await (
+            await actions_deadletter.send(
+                key=action.action_id.encode(), value=json.dumps(record, default=str).encode()
+            )
+        )
+
     def caught_up(stream: str) -> bool:
         return lag(stream) == 0 and stream not in runtime().aligner.held_streams()
 
@@ -136,10 +149,26 @@ def create_app(settings: Settings) -> faust.App:
             engine = Engine(store, EngineOptions.from_settings(settings))
             aligner: EventTimeAligner[Any] = EventTimeAligner(lag, max_idle_s=settings.join_hold_s)
             watermarks = RedisWatermarkStore(store.client, settings.key_prefix)
+            firing = RedisFiringAlerts(store.client, settings.key_prefix)
             rt = IngestRuntime(
-                settings, engine, aligner, send_dead_letters, ack, watermarks=watermarks
+                settings,
+                engine,
+                aligner,
+                send_dead_letters,
+                ack,
+                watermarks=watermarks,
+                planner=action_planner(settings, store, rule_set),
+                firing=firing,
+                publish_actions=lambda actions: publish_alerts((), actions),
             )
             state["runtime"], state["store"] = rt, store
+            state["delivery"] = DeliveryLoop(
+                build_dispatcher(settings, client=store.client, rule_set=rule_set),
+                RedisScheduledActions(store.client, settings.key_prefix),
+                RedisTaskAcknowledgements(store.client, key_prefix=settings.key_prefix),
+                send_action_deadletter,
+                backoff=rt.backoff,
+            )
             state["detection"] = DetectionLoop(
                 detection_stage(
                     settings,
@@ -156,8 +185,14 @@ def create_app(settings: Settings) -> faust.App:
                 ],
                 idle_after_s=settings.idle_after_s,
                 backoff=rt.backoff,
+                firing=firing,
             )
         return rt
+
+    def delivery() -> DeliveryLoop:
+        runtime()
+        loop: DeliveryLoop = state["delivery"]
+        return loop
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def _assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
@@ -243,6 +278,35 @@ def create_app(settings: Settings) -> faust.App:
         except Exception:  # the next tick tries again from the last checkpoint
             log.exception("detection tick failed", extra={"stage": "detection"})
 
+    @app.agent(actions_topic, name="cxstream-deliver", concurrency=1)
+    async def deliver(stream: Any) -> None:
+        """Deliver each decided action from the outbox; the offset is committed once its
+        delivery is settled (sent, held for later, skipped, or dead-lettered)."""
+        async for event in stream.events():
+            raw = event.message.value or b""
+            try:
+                action = ActionRecord.model_validate_json(raw)
+            except ValueError as error:
+                log.error("unreadable action: %s", error, extra={"stage": "delivery"})
+                await (
+                    await actions_deadletter.send(
+                        key=event.message.key,
+                        value=json.dumps(
+                            {"error": str(error), "raw": raw.decode("utf-8", "replace")}
+                        ).encode(),
+                    )
+                )
+                continue
+            await delivery().handle(action)
+
+    @app.timer(interval=1.0)
+    async def release_scheduled() -> None:
+        if "delivery" in state and not app.rebalancing:
+            try:
+                await delivery().release_due()
+            except Exception:  # tried again on the next tick; nothing was removed
+                log.exception("releasing held actions failed", extra={"stage": "delivery"})
+
     @app.page("/stats/")
     async def stats(web: Any, request: Any) -> Any:
         """Running totals of this worker, as JSON."""
@@ -253,6 +317,7 @@ def create_app(settings: Settings) -> faust.App:
             body["redis_round_trips"] = state["store"].round_trips
             body["alerts_published"] = detection().alerts_published
             body["actions_published"] = detection().actions_published
+            body["deliveries"] = dict(delivery().counts)
             body["windows_closed"] = detection().stage.windows_closed
         return web.json(body)
 

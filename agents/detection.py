@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from cxstream.detect_stage import DetectionStage
+from cxstream.firing import FiringAlerts
 from cxstream.records import ActionRecord, AlertRecord
 from cxstream.retry import Backoff, retry_forever
 from cxstream.watermarks import WatermarkStore, as_datetime
@@ -47,6 +48,7 @@ class DetectionLoop:
         streams: Iterable[str],
         idle_after_s: float,
         backoff: Backoff,
+        firing: FiringAlerts | None = None,
     ) -> None:
         self.stage = stage
         self.watermarks = watermarks
@@ -54,6 +56,7 @@ class DetectionLoop:
         self.streams = sorted(set(streams))
         self.idle_after_s = idle_after_s
         self.backoff = backoff
+        self.firing = firing
         self.alerts_published = 0
         self.actions_published = 0
         self.retries = 0
@@ -106,6 +109,14 @@ class DetectionLoop:
                 )
                 self.alerts_published += len(records)
                 self.actions_published += len(actions)
+                if records and self.firing is not None:
+                    firing = self.firing
+                    await retry_forever(
+                        lambda: firing.update(records),
+                        self.backoff,
+                        what="firing alerts update",
+                        on_retry=self._count_retry,
+                    )
                 for record in records:
                     log.info(
                         "alert %s %s %s %s",

@@ -2,7 +2,8 @@
 
 For each batch taken from the input topics: decode the raw values (bad ones go to
 the dead-letter topic, and are acknowledged only once the broker has them), let the
-aligner hold feedback that is ahead of the logistics stream, run the engine with
+aligner hold feedback that is ahead of the logistics stream, let the planner decide
+the batch's customer actions and publish them to the outbox, run the engine with
 retries until the state is written, record how far in event time each input stream has
 got (for the watermark that closes detection windows), and only then
 acknowledge the events so that Faust commits their offsets. A Redis outage
@@ -22,6 +23,9 @@ from cxstream.alignment import EventTimeAligner
 from cxstream.config import Settings
 from cxstream.decoding import DeadLetter, Envelope, EventDecoder, KafkaOrigin
 from cxstream.engine import Engine
+from cxstream.firing import FiringAlerts
+from cxstream.planning import ActionPlanner
+from cxstream.records import ActionRecord
 from cxstream.retry import Backoff, retry_forever
 from cxstream.watermarks import WatermarkStore
 
@@ -32,6 +36,8 @@ log = logging.getLogger("cxstream.worker")
 #: Publishes ``(key, dead-letter JSON)`` pairs and returns once the broker has them all.
 SendDeadLetters = Callable[[Sequence[tuple[bytes | None, bytes]]], Awaitable[None]]
 Ack = Callable[[Any], None]
+#: Publishes decided actions to the outbox and returns once the broker has them all.
+PublishActions = Callable[[Sequence[ActionRecord]], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -44,6 +50,7 @@ class IngestStats:
     dead_lettered: int = 0
     batches: int = 0
     retries: int = 0
+    actions: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def as_dict(self) -> dict[str, Any]:
@@ -55,6 +62,7 @@ class IngestStats:
             "dead_lettered": self.dead_lettered,
             "batches": self.batches,
             "retries": self.retries,
+            "actions_decided": self.actions,
             "events_per_s": round(self.received / elapsed, 1),
         }
 
@@ -71,6 +79,9 @@ class IngestRuntime:
         ack: Ack,
         decoder: EventDecoder | None = None,
         watermarks: WatermarkStore | None = None,
+        planner: ActionPlanner | None = None,
+        firing: FiringAlerts | None = None,
+        publish_actions: PublishActions | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -82,6 +93,9 @@ class IngestRuntime:
         self.stats = IngestStats()
         self.last_offsets: dict[str, int] = {}
         self.watermarks = watermarks
+        self.planner = planner
+        self.firing = firing
+        self.publish_actions = publish_actions
         #: Monotonic time of the last event processed per input stream (topic/partition).
         self.last_event_at: dict[str, float] = {}
         self._lock = asyncio.Lock()
@@ -140,6 +154,30 @@ class IngestRuntime:
             what="state read",
             on_retry=self._count_retry,
         )
+        if self.planner is not None and self.publish_actions is not None:
+            # Outbox first: the batch's actions are on the broker before its state is
+            # written, so a crash in between decides them again (same ids) instead of
+            # losing them to the events' dedup records.
+            planner, publish, firing = self.planner, self.publish_actions, self.firing
+            alerts = (
+                await retry_forever(firing.firing, self.backoff, what="firing alerts")
+                if firing is not None
+                else []
+            )
+            actions = await retry_forever(
+                lambda: planner.plan(outcome, alerts),
+                self.backoff,
+                what="action planning",
+                on_retry=self._count_retry,
+            )
+            if actions:
+                await retry_forever(
+                    lambda: publish(actions),
+                    self.backoff,
+                    what="action publish",
+                    on_retry=self._count_retry,
+                )
+                self.stats.actions += len(actions)
         await retry_forever(
             lambda: self.engine.commit(outcome),
             self.backoff,

@@ -153,6 +153,12 @@ async def _replay_store(kind: str, settings: Settings) -> AsyncIterator[Any]:
     help="rule files to apply (default: the configured rules_dir): try a rule change on "
     "past events before deploying it",
 )
+@click.option(
+    "--send",
+    is_flag=True,
+    help="also deliver the actions: through the configured Slack, SMTP and webhooks, and "
+    "as files in DIR/outbox (.eml, Block Kit JSON) for the rest",
+)
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: on a tty)")
 def replay(
     config_file: Path | None,
@@ -160,6 +166,7 @@ def replay(
     out: Path,
     store: str,
     rules_dir: Path | None,
+    send: bool,
     progress: bool | None,
 ) -> None:
     """Run the engine over event FILES in event-time order and write the outputs to --out:
@@ -168,7 +175,7 @@ def replay(
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     from cxstream.decoding import EventDecoder
-    from cxstream.detection_setup import detection_stage, load_rule_set
+    from cxstream.detection_setup import action_planner, detection_stage, load_rule_set
     from cxstream.engine import Engine, EngineOptions
     from cxstream.replay import Replayer
     from cxstream.rules import RulesError
@@ -186,11 +193,14 @@ def replay(
     async def run() -> dict[str, Any]:
         async with _replay_store(store, settings) as state:
             engine = Engine(state, EngineOptions.from_settings(settings))
+            delivery = _replay_delivery(settings, state, rule_set, out) if send else None
             replayer = Replayer(
                 engine,
                 EventDecoder(settings.max_payload_bytes),
                 batch_size=settings.batch_size,
                 stage=detection_stage(settings, state, rule_set=rule_set),
+                planner=action_planner(settings, state, rule_set),
+                deliver=delivery.handle if delivery is not None else None,
             )
             with Progress(
                 "[progress.description]{task.description}",
@@ -206,7 +216,11 @@ def replay(
                     bar.update(task, completed=done, total=total)
 
                 result = await replayer.run(list(files), out, progress=report)
-            return result.as_dict()
+            summary = result.as_dict()
+            if delivery is not None:
+                summary["deliveries"] = dict(delivery.counts)
+                await delivery.dispatcher.aclose()
+            return summary
 
     summary = asyncio.run(run())
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -216,6 +230,37 @@ def replay(
         f"segments {summary['segments']}, alerts {summary['alerts']}, "
         f"actions {summary['actions']}, "
         f"{summary['events_per_s']:.0f} events/s"
+    )
+
+
+def _replay_delivery(settings: Settings, state: Any, rule_set: Any, out: Path) -> Any:
+    """Deliver replayed actions now (no holding for quiet hours: their time has passed),
+    dead letters into ``out/actions.deadletter.jsonl``."""
+    from cxstream.delivery import DeliveryLoop, MemoryScheduledActions
+    from cxstream.dispatch_setup import build_dispatcher
+    from cxstream.memory_store import MemoryStateStore
+    from cxstream.planning import MemoryTaskAcknowledgements
+    from cxstream.redis_store import RedisStateStore
+    from cxstream.retry import Backoff
+
+    client = state.client if isinstance(state, RedisStateStore) else None
+    memory = state if isinstance(state, MemoryStateStore) else None
+    dispatcher = build_dispatcher(
+        settings, client=client, memory_store=memory, rule_set=rule_set, outbox_dir=out / "outbox"
+    )
+    dead = out / "actions.deadletter.jsonl"
+
+    async def send_deadletter(action: Any, record: dict[str, Any]) -> None:
+        with dead.open("a", encoding="utf-8") as file:
+            file.write(json.dumps(record, default=str) + "\n")
+
+    return DeliveryLoop(
+        dispatcher,
+        MemoryScheduledActions(),
+        MemoryTaskAcknowledgements(),
+        send_deadletter,
+        backoff=Backoff(settings.retry_initial_s, settings.retry_max_s),
+        hold=False,
     )
 
 

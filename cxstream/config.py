@@ -27,6 +27,13 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from cxstream.delivery_settings import (
+    DispatchSettings,
+    SlackSettings,
+    SmtpSettings,
+    WebhookSettings,
+)
+
 __all__ = [
     "DEFAULT_SERIES",
     "DIMENSIONS",
@@ -120,6 +127,19 @@ class Settings(BaseSettings):
         ge=0,
         description="how long feedback waits for a caught-up logistics stream to deliver "
         "events still in flight",
+    )
+    slack: SlackSettings | None = Field(None, description="Slack access; unset: no Slack")
+    smtp: SmtpSettings | None = Field(None, description="SMTP server; unset: no email")
+    webhooks: dict[str, WebhookSettings] = Field(
+        default_factory=dict, description="signed JSON webhooks by name (e.g. ticket systems)"
+    )
+    dispatch: DispatchSettings = Field(
+        default_factory=DispatchSettings, description="retries and idempotency of delivery"
+    )
+    outbox_dir: Path | None = Field(
+        None,
+        description="also write every delivered action as a file (.eml, Block Kit JSON) here;"
+        " actions no notifier is configured for go only here",
     )
     rules_dir: Path | None = Field(
         None,

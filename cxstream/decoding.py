@@ -19,14 +19,22 @@ from cxstream.events import CustomerEvent, FeedbackEvent, LogisticsEvent, event_
 __all__ = [
     "MAX_PAYLOAD_BYTES",
     "DeadLetter",
+    "DecodedEvent",
     "Envelope",
     "EventDecoder",
     "FileOrigin",
     "KafkaOrigin",
     "Origin",
+    "Rejected",
 ]
 
 MAX_PAYLOAD_BYTES = 64 * 1024
+
+#: What an accepted payload decodes to.
+DecodedEvent = FeedbackEvent | LogisticsEvent | CustomerEvent
+
+# The adapter's core validator, called directly (the adapter's own method only adds a call).
+_validate_json = event_adapter.validator.validate_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +80,18 @@ class Envelope:
     state updates can be applied idempotently when a batch is processed again.
     """
 
-    event: FeedbackEvent | LogisticsEvent | CustomerEvent
+    event: DecodedEvent
     origin: Origin
     stream: str
     seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A payload the decoder rejected (perhaps truncated) and why, before it has an origin."""
+
+    raw: bytes
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,33 +165,38 @@ class EventDecoder:
         self.max_payload_bytes = max_payload_bytes
 
     def decode(self, raw: bytes, origin: Origin, stream: str, seq: int) -> Envelope | DeadLetter:
+        event = self.decode_event(raw)
+        if isinstance(event, Rejected):
+            return DeadLetter(event.raw, origin, event.error)
+        return Envelope(event, origin, stream, seq)
+
+    def decode_event(self, raw: bytes) -> DecodedEvent | Rejected:
+        """The event in ``raw``, or why it was rejected (what :meth:`decode` does, without
+        an origin)."""
         if len(raw) > self.max_payload_bytes:
-            return DeadLetter(
+            return Rejected(
                 raw[: self.max_payload_bytes],
-                origin,
                 f"payload of {len(raw)} bytes exceeds the limit of {self.max_payload_bytes} bytes"
                 " (raw payload truncated)",
             )
         try:
-            event = event_adapter.validate_json(raw)  # rejects bytes that are not UTF-8
+            event: DecodedEvent = _validate_json(raw)  # rejects bytes that are not UTF-8
         except ValidationError as exc:
             invalid = [e for e in exc.errors() if e["type"] == "json_invalid"]
             if invalid:
                 try:
                     raw.decode("utf-8")
                 except UnicodeDecodeError as bad:
-                    return DeadLetter(
-                        raw,
-                        origin,
-                        f"payload is not valid UTF-8 ({bad.reason} at byte {bad.start})",
+                    return Rejected(
+                        raw, f"payload is not valid UTF-8 ({bad.reason} at byte {bad.start})"
                     )
                 detail = invalid[0].get("ctx", {}).get("error") or invalid[0]["msg"]
-                return DeadLetter(raw, origin, f"invalid JSON: {detail}")
+                return Rejected(raw, f"invalid JSON: {detail}")
             try:
                 reason = _describe(exc)
             except Exception:
                 reason = str(exc)
-            return DeadLetter(raw, origin, reason)
+            return Rejected(raw, reason)
         except Exception as exc:
-            return DeadLetter(raw, origin, f"could not decode payload: {type(exc).__name__}: {exc}")
-        return Envelope(event, origin, stream, seq)
+            return Rejected(raw, f"could not decode payload: {type(exc).__name__}: {exc}")
+        return event

@@ -42,6 +42,7 @@ from cxstream.demo_feed import LineCounter, RateMeter, StreamFeeder, demo_config
 from cxstream.demo_figures import LiveFigures
 from cxstream.demo_view import DemoDisplay, DemoView, WorkerStats, say
 from cxstream.embedded import EmbeddedKafka, EmbeddedRedis, EmbeddedServerError
+from cxstream.firing import FiringAlerts, RedisFiringAlerts
 from cxstream.generator import GeneratorConfig, generate_lines
 from cxstream.producing import ensure_topics, kafka_client_options
 from cxstream.redis_store import RedisStateStore
@@ -56,6 +57,8 @@ _STALL_TIMEOUT_S = 180.0
 _EXIT_INTERRUPTED = 130
 _PLAIN_WIDTH = 132
 _WORKER_STOP_TIMEOUT_S = 5.0
+#: The rule set shipped beside the package (a source checkout); none in a bare wheel.
+_SHIPPED_RULES = Path(__file__).resolve().parents[1] / "rules"
 
 
 class DemoError(RuntimeError):
@@ -84,6 +87,19 @@ def _start_servers(
         update["redis_url"] = redis.url
         say(console, f"  redis   embedded Redis at {redis.url} (pid {redis.pid})")
     update["log_level"] = "warning"
+    if settings.rules_dir is None and _SHIPPED_RULES.is_dir():
+        update["rules_dir"] = _SHIPPED_RULES
+    rules = update.get("rules_dir", settings.rules_dir)
+    say(console, f"  rules   {rules}" if rules else "  rules   none (built-in detection only)")
+    if settings.outbox_dir is None:
+        update["outbox_dir"] = workdir / "outbox"
+    configured = [name for name in ("slack", "smtp") if getattr(settings, name) is not None]
+    outbox = update.get("outbox_dir", settings.outbox_dir)
+    say(
+        console,
+        f"  outbox  {outbox} (.eml and Block Kit JSON"
+        + (f"; also sent through {', '.join(configured)})" if configured else ")"),
+    )
     return settings.model_copy(update=update)
 
 
@@ -115,6 +131,8 @@ class _Watch:
         self.started = clock.monotonic()
         self.last_progress = (self.started, -1)
         self.meters = (RateMeter(clock), RateMeter(clock))
+        self.firing: FiringAlerts | None = None
+        self.outbox: str | None = None
 
     def check(self, processed: int) -> None:
         """Raise :class:`DemoError` if the worker or the feeding failed or stalled."""
@@ -136,6 +154,7 @@ class _Watch:
         self.check(processed)
         finished = _all_processed(self.feeder, stats)
         board = await self.figures.refresh(full=finished)
+        alerts = await self.firing.firing() if self.firing is not None else []
         feeder = self.feeder
         return DemoView(
             elapsed_s=self.clock.monotonic() - self.started,
@@ -147,6 +166,8 @@ class _Watch:
             process_rate=self.meters[1].update(processed),
             board=board,
             finished=finished,
+            alerts=tuple(sorted(alerts, key=lambda a: a.at)),
+            outbox=self.outbox,
         )
 
 
@@ -166,6 +187,8 @@ async def _feed_and_watch(
         feeding = asyncio.create_task(feeder.run(producer), name="demo-feed")
         figures = LiveFigures(store, settings.bucket_seconds)
         watch = _Watch(worker, feeder, feeding, figures, counter, clock=clock)
+        watch.firing = RedisFiringAlerts(store.client, settings.key_prefix)
+        watch.outbox = str(settings.outbox_dir) if settings.outbox_dir else None
         with DemoDisplay(run.console, clock) as display:
             view = await watch.view()
             while not view.finished:

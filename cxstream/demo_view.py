@@ -10,7 +10,7 @@ chooses between the live frame and a plain summary line every few seconds.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from rich.text import Text
 from cxstream.clock import Clock
 from cxstream.demo_figures import NO_FIGURES, FigureBoard
 from cxstream.figures import SegmentFigures
+from cxstream.records import AlertRecord
 
 __all__ = [
     "DemoDisplay",
@@ -59,6 +60,7 @@ class WorkerStats:
     dead_lettered: int = 0
     held: int = 0
     retries: int = 0
+    deliveries: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def processed(self) -> int:
@@ -70,8 +72,15 @@ class WorkerStats:
         """Parse the ``/stats/`` body; missing or non-numeric totals count as 0."""
         names = ("received", "accepted", "duplicates", "dead_lettered", "held", "retries")
         numbers = {n: data.get(n) for n in names}
+        raw = data.get("deliveries")
+        deliveries = (
+            {str(k): int(v) for k, v in raw.items() if isinstance(v, int | float)}
+            if isinstance(raw, Mapping)
+            else {}
+        )
         return cls(
             ready=bool(data.get("ready", False)),
+            deliveries=deliveries,
             **{n: int(v) if isinstance(v, int | float) else 0 for n, v in numbers.items()},
         )
 
@@ -89,6 +98,8 @@ class DemoView:
     process_rate: float
     board: FigureBoard
     finished: bool = False
+    alerts: tuple[AlertRecord, ...] = ()
+    outbox: str | None = None
 
     @property
     def processed(self) -> int:
@@ -264,6 +275,54 @@ def _worker_line(view: DemoView) -> Text:
     )
 
 
+_MESSAGE_KINDS = (
+    ("slack_alert", "Slack alerts"),
+    ("apology_email", "apologies"),
+    ("delay_notice", "delay notices"),
+    ("vip_apology_task", "VIP tasks"),
+)
+
+
+def _segment(dims: Mapping[str, str]) -> str:
+    return " / ".join(dims.values()) or "all"
+
+
+def _alerts_table(alerts: tuple[AlertRecord, ...]) -> Table:
+    table = _table(f"Alerts firing ({len(alerts)})")
+    for name in ("since", "rule", "segment", "KPI", "value", "expected", "severity"):
+        table.add_column(name)
+    for alert in alerts[-8:]:
+        table.add_row(
+            stream_clock(alert.at),
+            alert.rule,
+            _segment(alert.segment),
+            alert.kpi,
+            "-" if alert.value is None else f"{alert.value:.3g}",
+            "-" if alert.expected is None else f"{alert.expected:.3g}",
+            Text(alert.severity, style="bold red" if alert.severity == "critical" else "yellow"),
+        )
+    return table
+
+
+def _deliveries(view: DemoView) -> Mapping[str, int]:
+    return view.worker.deliveries if view.worker is not None else {}
+
+
+def _sent(view: DemoView) -> int:
+    return sum(n for kind, n in _deliveries(view).items() if kind.endswith(":sent"))
+
+
+def messages_line(view: DemoView) -> Text:
+    """What the dispatcher delivered so far, and where the files are."""
+    counts = _deliveries(view)
+    parts = [f"{label} {_count(counts.get(f'{kind}:sent', 0))}" for kind, label in _MESSAGE_KINDS]
+    held = counts.get("held", 0)
+    line = "messages sent: " + " · ".join(parts) + (f" · held {_count(held)}" if held else "")
+    if view.outbox:
+        line += f"  (files in {view.outbox})"
+    return Text(line)
+
+
 def render_screen(view: DemoView, width: int = _SIDE_BY_SIDE_WIDTH) -> RenderableType:
     """One live frame: header, progress bars, worker totals and the figure tables."""
     header = Text.assemble(
@@ -271,6 +330,9 @@ def render_screen(view: DemoView, width: int = _SIDE_BY_SIDE_WIDTH) -> Renderabl
         f"   stream time {stream_clock(view.stream_time)}   elapsed {_duration(view.elapsed_s)}",
     )
     parts: list[RenderableType] = [header, _progress(view), _worker_line(view)]
+    parts.append(messages_line(view))
+    if view.alerts:
+        parts.append(_alerts_table(view.alerts))
     if view.finished:
         parts.append(Text("Stream fully processed: final figures.", style="bold green"))
     parts.append(board_tables(view.board, width))
@@ -294,6 +356,8 @@ def summary_line(view: DemoView) -> str:
         f" ({view.produce_rate:,.0f}/s)",
         f"processed {_count(view.processed)} ({view.process_rate:,.0f}/s)",
         f"dead-lettered {_count(dead)}",
+        f"alerts firing {len(view.alerts)}",
+        f"messages sent {_count(_sent(view))}",
         f"24h: all {_figure_brief(view.board.shop.day)}",
     ]
     if countries:

@@ -15,12 +15,64 @@ from datetime import timedelta
 from cxstream.checkpoints import CheckpointStore, MemoryCheckpointStore, RedisCheckpointStore
 from cxstream.config import Settings
 from cxstream.detect_stage import DetectionStage, Watch, default_watches
+from cxstream.firing import FiringAlerts, MemoryFiringAlerts, RedisFiringAlerts
+from cxstream.memory_store import MemoryStateStore
+from cxstream.planning import (
+    ActionPlanner,
+    MemoryPlannerState,
+    MemoryProfileReader,
+    RedisPlannerState,
+    RedisProfileReader,
+)
 from cxstream.redis_store import RedisStateStore
 from cxstream.rules import RuleSet, load_rules
 from cxstream.rules.silences import SilenceStore
 from cxstream.store import StateStore
 
-__all__ = ["checkpoint_store_for", "detection_stage", "load_rule_set", "watches_for"]
+__all__ = [
+    "action_planner",
+    "checkpoint_store_for",
+    "detection_stage",
+    "firing_alerts_for",
+    "load_rule_set",
+    "watches_for",
+]
+
+
+def action_planner(
+    settings: Settings, store: StateStore, rule_set: RuleSet | None
+) -> ActionPlanner | None:
+    """The customer action planner for these rules (``None`` without customer rules),
+    keeping its records beside the state: in the store's Redis, or in memory."""
+    if rule_set is None or not (
+        rule_set.delay_notice_rules or rule_set.apology_rules or rule_set.vip_task_rules
+    ):
+        return None
+    partitions = settings.partitions
+    if isinstance(store, RedisStateStore):
+        return ActionPlanner(
+            rule_set,
+            RedisPlannerState(store.client, key_prefix=settings.key_prefix),
+            partitions=partitions,
+            profiles=RedisProfileReader(
+                store.client, key_prefix=settings.key_prefix, partitions=partitions
+            ),
+        )
+    if isinstance(store, MemoryStateStore):
+        return ActionPlanner(
+            rule_set,
+            MemoryPlannerState(store),
+            partitions=partitions,
+            profiles=MemoryProfileReader(store),
+        )
+    raise TypeError(f"no planner state for a {type(store).__name__}")
+
+
+def firing_alerts_for(settings: Settings, store: StateStore) -> FiringAlerts:
+    """Where the firing alerts are shared: the store's Redis, or this process."""
+    if isinstance(store, RedisStateStore):
+        return RedisFiringAlerts(store.client, settings.key_prefix)
+    return MemoryFiringAlerts()
 
 
 def checkpoint_store_for(settings: Settings, store: StateStore) -> CheckpointStore:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cxstream.config import Dimension, Settings
 from cxstream.counters import feedback_counters, logistics_counters
@@ -23,9 +24,9 @@ from cxstream.orders import OrderState
 from cxstream.partitioning import partition_for
 from cxstream.profiles import CustomerProfile
 from cxstream.series import series_for_values
-from cxstream.store import StateChanges, StateRequest, StateStore
+from cxstream.store import PartitionChanges, StateChanges, StateRequest, StateStore
 
-__all__ = ["BatchOutcome", "Engine", "EngineOptions", "EnrichedFeedback"]
+__all__ = ["CACHE_SIZE", "BatchOutcome", "Engine", "EngineOptions", "EnrichedFeedback"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,28 +77,105 @@ class BatchOutcome:
     series: set[str] = field(default_factory=set)
 
 
+#: How many order states and profiles an engine keeps parsed between batches, and how
+#: many keys' partitions it remembers.
+CACHE_SIZE = 100_000
+
+
+class _ParsedCache:
+    """States parsed from the JSON a store returned, by id and that exact JSON.
+
+    An entry is used only when the store returns the very string it was made from (the
+    JSON written last); anything else is parsed again. Entries are kept as tuples of
+    immutable values (``as_tuple``), so they are never shared with what the engine
+    hands out and cost the garbage collector nothing. Bounded: past ``size`` entries the
+    older half is dropped.
+    """
+
+    __slots__ = ("entries", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: dict[str, tuple[str, tuple[Any, ...]]] = {}
+
+    def get(self, key: str, raw: str) -> tuple[Any, ...] | None:
+        entry = self.entries.get(key)
+        if entry is not None and entry[0] == raw:
+            return entry[1]
+        return None
+
+    def put(self, key: str, raw: str, value: tuple[Any, ...]) -> None:
+        entries = self.entries
+        entries.pop(key, None)
+        entries[key] = (raw, value)
+        if len(entries) > self.size:
+            self.entries = dict(list(entries.items())[len(entries) // 2 :])
+
+
 class Engine:
     """Folds batches of events into the shared state."""
 
-    def __init__(self, store: StateStore, options: EngineOptions) -> None:
+    def __init__(
+        self, store: StateStore, options: EngineOptions, *, cache_size: int = CACHE_SIZE
+    ) -> None:
         self.store = store
         self.options = options
+        self._cache_size = cache_size
+        self._partitions: dict[str, int] = {}
+        self._orders: _ParsedCache = _ParsedCache(cache_size)
+        self._profiles: _ParsedCache = _ParsedCache(cache_size)
 
     def _partition(self, key: str) -> int:
-        return partition_for(key, self.options.partitions)
+        p = self._partitions.get(key)
+        if p is None:
+            if len(self._partitions) >= self._cache_size:
+                self._partitions.clear()
+            p = self._partitions[key] = partition_for(key, self.options.partitions)
+        return p
 
     def _request(self, batch: Sequence[Envelope], partitions: list[int]) -> StateRequest:
         request = StateRequest()
+        seen = request.seen
+        orders = request.orders
+        customers = request.customers
+        partition = self._partition
         for env, p in zip(batch, partitions, strict=True):
             event = env.event
-            request.seen.setdefault((p, event.ts.date()), []).append(event.event_id)
-            if isinstance(event, LogisticsEvent):
-                request.orders.add((p, event.order_id))
+            group = (p, event.ts.date())
+            ids = seen.get(group)
+            if ids is None:
+                seen[group] = [event.event_id]
+            else:
+                ids.append(event.event_id)
+            if type(event) is LogisticsEvent:
+                orders.add((p, event.order_id))
                 continue
-            if isinstance(event, FeedbackEvent) and event.order_id:
-                request.orders.add((p, event.order_id))
-            request.customers.add((self._partition(event.customer_id), event.customer_id))
+            if type(event) is FeedbackEvent and event.order_id:
+                orders.add((p, event.order_id))
+            customers.add((partition(event.customer_id), event.customer_id))
         return request
+
+    def _load_orders(self, raw_orders: dict[str, str]) -> dict[str, OrderState]:
+        cache = self._orders
+        orders: dict[str, OrderState] = {}
+        for oid, raw in raw_orders.items():
+            parsed = cache.get(oid, raw)
+            orders[oid] = (
+                OrderState.from_tuple(parsed) if parsed else OrderState.from_json(oid, raw)
+            )
+        return orders
+
+    def _load_profiles(self, raw_profiles: dict[str, str]) -> dict[str, CustomerProfile]:
+        cache = self._profiles
+        profiles: dict[str, CustomerProfile] = {}
+        for cid, raw in raw_profiles.items():
+            parsed = cache.get(cid, raw)
+            profiles[cid] = (
+                CustomerProfile.from_tuple(parsed)
+                if parsed
+                else CustomerProfile.from_json(cid, raw)
+            )
+        return profiles
 
     async def process(self, batch: Sequence[Envelope]) -> BatchOutcome:
         """:meth:`prepare` then :meth:`commit`."""
@@ -115,38 +193,55 @@ class Engine:
         outcome = BatchOutcome()
         if not batch:
             return outcome
-        partitions = [self._partition(env.event.key) for env in batch]
+        partition = self._partition
+        partitions = [partition(env.event.key) for env in batch]
         snapshot = await self.store.load(self._request(batch, partitions))
         seen = snapshot.seen
-        orders = {oid: OrderState.from_json(oid, raw) for oid, raw in snapshot.orders.items()}
-        profiles = {
-            cid: CustomerProfile.from_json(cid, raw) for cid, raw in snapshot.customers.items()
-        }
+        orders = self._load_orders(snapshot.orders)
+        profiles = self._load_profiles(snapshot.customers)
         changes = outcome.changes
+        parts = changes.partitions
+        series_dims = changes.series_dims
+        outcome_series = outcome.series
+        outcome_orders = outcome.orders
+        feedback_out = outcome.feedback
         dirty_orders: set[str] = set()
         dirty_profiles: set[str] = set()
         bucket_seconds = self.options.bucket_seconds
         combos = self.options.series
+        accepted = duplicates = n_feedback = n_logistics = n_customer = 0
 
         for env, p in zip(batch, partitions, strict=True):
             event = env.event
-            if event.event_id in seen:
-                outcome.duplicates += 1
+            event_id = event.event_id
+            if event_id in seen:
+                duplicates += 1
                 continue
-            seen.add(event.event_id)
-            part = changes.partition(p)
-            part.seen.setdefault(event.ts.date(), []).append(event.event_id)
-            outcome.accepted += 1
-            outcome.by_kind[event.kind] += 1
+            seen.add(event_id)
+            part = parts.get(p)
+            if part is None:
+                part = parts[p] = PartitionChanges()
+            ts = event.ts
+            day = ts.date()
+            ids = part.seen.get(day)
+            if ids is None:
+                part.seen[day] = [event_id]
+            else:
+                ids.append(event_id)
+            accepted += 1
             counters: list[tuple[str, int]]
-            if isinstance(event, LogisticsEvent):
-                order = orders.get(event.order_id)
+            if type(event) is LogisticsEvent:
+                n_logistics += 1
+                order_id = event.order_id
+                order = orders.get(order_id)
                 if order is None:
-                    order = orders[event.order_id] = OrderState(event.order_id)
+                    order = orders[order_id] = OrderState(order_id)
                 first = order.apply(event)
-                dirty_orders.add(event.order_id)
-                outcome.orders[event.order_id] = order
+                dirty_orders.add(order_id)
+                outcome_orders[order_id] = order
                 counters = logistics_counters(event, order, first)
+                if not counters:
+                    continue
                 series = series_for_values(
                     combos,
                     event.country,
@@ -155,22 +250,23 @@ class Engine:
                     order.segment or event.segment or "unknown",
                     order.carrier,
                 )
-            elif isinstance(event, FeedbackEvent):
+            elif type(event) is FeedbackEvent:
+                n_feedback += 1
                 # The join is "as of" the answer's time, so it does not depend on how far
                 # the logistics and customer streams had been read when it was processed.
                 order = orders.get(event.order_id) if event.order_id else None
-                if order is not None and not order.known_at(event.ts):
+                if order is not None and not order.known_at(ts):
                     order = None
                 profile = profiles.get(event.customer_id)
                 segment = event.segment
                 if segment == "unknown":
                     segment = (
-                        (profile.segment_as_of(event.ts) if profile else None)
+                        (profile.segment_as_of(ts) if profile else None)
                         or (order.segment if order else None)
                         or "unknown"
                     )
                 region = event.region or (order.region if order else None)
-                carrier = order.carrier_as_of(event.ts) if order else None
+                carrier = order.carrier_as_of(ts) if order else None
                 counters = feedback_counters(event, order)
                 series = series_for_values(
                     combos, event.country, region, event.channel, segment, carrier
@@ -180,9 +276,10 @@ class Engine:
                     dims["region"] = region
                 if carrier:
                     dims["carrier"] = carrier
-                outcome.feedback.append(EnrichedFeedback(event, dims, order, profile))
+                feedback_out.append(EnrichedFeedback(event, dims, order, profile))
             else:
                 assert isinstance(event, CustomerEvent)
+                n_customer += 1
                 profile = profiles.get(event.customer_id)
                 if profile is None:
                     profile = CustomerProfile(event.customer_id)
@@ -192,22 +289,41 @@ class Engine:
                 continue
             if not counters:
                 continue
-            bucket = int(event.ts.timestamp()) // bucket_seconds
+            bucket = int(ts.timestamp()) // bucket_seconds
+            contributions = part.contributions
             for sid, sdims in series:
-                target = part.contributions.get(sid)
+                target = contributions.get(sid)
                 if target is None:
-                    target = part.contributions[sid] = {}
-                    if sid not in changes.series_dims:
-                        changes.series_dims[sid] = sdims
-                        outcome.series.add(sid)
+                    target = contributions[sid] = {}
+                    if sid not in series_dims:
+                        series_dims[sid] = sdims
+                        outcome_series.add(sid)
                 deltas = target.get(bucket)
                 if deltas is None:
                     deltas = target[bucket] = {}
                 for name, delta in counters:
                     deltas[name] = deltas.get(name, 0) + delta
 
+        outcome.accepted = accepted
+        outcome.duplicates = duplicates
+        by_kind = outcome.by_kind
+        for kind, n in (
+            ("feedback", n_feedback),
+            ("logistics", n_logistics),
+            ("customer", n_customer),
+        ):
+            if n:
+                by_kind[kind] = n
+        cache = self._orders
         for oid in dirty_orders:
-            changes.partition(self._partition(oid)).orders[oid] = orders[oid].to_json()
+            order = orders[oid]
+            raw = order.to_json()
+            changes.partition(partition(oid)).orders[oid] = raw
+            cache.put(oid, raw, order.as_tuple())
+        profile_cache = self._profiles
         for cid in dirty_profiles:
-            changes.partition(self._partition(cid)).customers[cid] = profiles[cid].to_json()
+            profile = profiles[cid]
+            raw = profile.to_json()
+            changes.partition(partition(cid)).customers[cid] = raw
+            profile_cache.put(cid, raw, profile.as_tuple())
         return outcome

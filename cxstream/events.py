@@ -8,7 +8,7 @@ without breaking us; every timestamp must carry an offset.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -52,26 +52,35 @@ LogisticsType = Literal[
 LOGISTICS_TYPES: tuple[str, ...] = LogisticsType.__args__  # type: ignore[attr-defined]
 
 
-def _lower(value: str) -> str:
-    return value.strip().lower()
+_TIMEZONES: dict[timedelta | None, tzinfo] = {}
 
 
-def _upper(value: str) -> str:
-    return value.strip().upper()
+def _standard_offset(value: datetime) -> datetime:
+    """The same time with its offset as a :class:`datetime.timezone`: the same instant and
+    offset, and much cheaper to compare and convert than the validator's own tzinfo type."""
+    offset = value.utcoffset()
+    tz = _TIMEZONES.get(offset)
+    if tz is None:
+        tz = _TIMEZONES[offset] = timezone(offset) if offset else UTC
+    return value.replace(tzinfo=tz)
 
 
+#: A time that carries an offset, as a ``datetime`` whose ``tzinfo`` is a ``timezone``.
+Timestamp = Annotated[AwareDatetime, AfterValidator(_standard_offset)]
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
 # Trimmed before the length check, so a blank label or region is rejected.
 Label = Annotated[
     str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)
 ]
-CountryCode = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$"), AfterValidator(_upper)]
+# Both patterns admit no whitespace and either case, so changing the case in the string
+# validator itself (after the pattern check) gives what trimming and changing it after would.
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$", to_upper=True)]
 Region = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1, max_length=64)
 ]
 ReasonCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]{0,63}$")]
 Language = Annotated[
-    str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$"), AfterValidator(_lower)
+    str, StringConstraints(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$", to_lower=True)
 ]
 
 
@@ -79,13 +88,12 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     event_id: Identifier
-    ts: AwareDatetime
+    ts: Timestamp
 
     @property
     def key(self) -> str:
         """The Kafka message key of this event: its order id if it has one, else its customer."""
-        order_id: str | None = getattr(self, "order_id", None)
-        return order_id if order_id else getattr(self, "customer_id")  # noqa: B009
+        raise NotImplementedError
 
 
 class FeedbackEvent(_Event):
@@ -106,6 +114,11 @@ class FeedbackEvent(_Event):
     language: Language | None = None
 
     @property
+    def key(self) -> str:
+        """The order id if the answer is about an order, else the customer id."""
+        return self.order_id or self.customer_id
+
+    @property
     def nps_class(self) -> NpsClass:
         return nps_class(self.score)
 
@@ -122,10 +135,15 @@ class LogisticsEvent(_Event):
     carrier: Label | None = None
     origin: Annotated[str, Field(max_length=64)] | None = None
     promised_date: date | None = None
-    eta: AwareDatetime | None = None
+    eta: Timestamp | None = None
     channel: Label | None = None
     segment: Label | None = None
     reason: Label | None = None
+
+    @property
+    def key(self) -> str:
+        """The order id."""
+        return self.order_id
 
 
 class CustomerEvent(_Event):
@@ -139,6 +157,11 @@ class CustomerEvent(_Event):
     segment: Label | None = None
     country: CountryCode | None = None
     contact_opt_out: StrictBool | None = None
+
+    @property
+    def key(self) -> str:
+        """The customer id."""
+        return self.customer_id
 
 
 Event = Annotated[FeedbackEvent | LogisticsEvent | CustomerEvent, Field(discriminator="kind")]

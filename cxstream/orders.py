@@ -13,7 +13,6 @@ promise is judged by what was known when it was given, whatever was read first.
 
 from __future__ import annotations
 
-import json
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from cxstream.events import LogisticsEvent
 
@@ -60,7 +59,6 @@ _MILESTONE_FIELDS = {
 }
 
 
-_TEXT_FIELDS = ("customer_id", "country", "region", "channel", "segment", "carrier")
 _TIME_FIELDS = (
     "first_seen_at",
     "carrier_at",
@@ -156,6 +154,14 @@ def value_as_of(history: History[_V], as_of: datetime) -> _V | None:
     return history[bisect_right(history, as_of, key=_since) - 1][1]
 
 
+def _is_plain(history: History[Any], at: datetime | None, value: object) -> bool:
+    """Whether ``history`` is what ``at`` and ``value`` alone stand for (one entry, or none
+    when either is unknown)."""
+    if value is None or at is None:
+        return not history
+    return len(history) == 1 and history[0][0] == at and history[0][1] == value
+
+
 def dump_history(history: History[Any], encode: Callable[[Any], object] = str) -> list[object]:
     """``history`` as JSON-ready ``[[iso time, encoded value], ...]``."""
     return [[ts.isoformat(), encode(value)] for ts, value in history]
@@ -213,15 +219,43 @@ class OrderState:
     def to_json(self) -> str:
         """Compact JSON (times in ISO 8601 with their offset; histories only when they hold
         more than the current value)."""
+        # Field by field in a fixed order: the text fields, the times (serialised by
+        # pydantic-core as ISO 8601 with their offset), then the rest.
         out: dict[str, object] = {}
-        for name in _TEXT_FIELDS:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        for name in _TIME_FIELDS:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value  # serialised by pydantic-core as ISO 8601 with offset
+        if self.customer_id is not None:
+            out["customer_id"] = self.customer_id
+        if self.country is not None:
+            out["country"] = self.country
+        if self.region is not None:
+            out["region"] = self.region
+        if self.channel is not None:
+            out["channel"] = self.channel
+        if self.segment is not None:
+            out["segment"] = self.segment
+        if self.carrier is not None:
+            out["carrier"] = self.carrier
+        if self.first_seen_at is not None:
+            out["first_seen_at"] = self.first_seen_at
+        if self.carrier_at is not None:
+            out["carrier_at"] = self.carrier_at
+        if self.promised_at is not None:
+            out["promised_at"] = self.promised_at
+        if self.eta is not None:
+            out["eta"] = self.eta
+        if self.eta_at is not None:
+            out["eta_at"] = self.eta_at
+        if self.placed_at is not None:
+            out["placed_at"] = self.placed_at
+        if self.shipped_at is not None:
+            out["shipped_at"] = self.shipped_at
+        if self.delivered_at is not None:
+            out["delivered_at"] = self.delivered_at
+        if self.return_registered_at is not None:
+            out["return_registered_at"] = self.return_registered_at
+        if self.return_received_at is not None:
+            out["return_received_at"] = self.return_received_at
+        if self.refunded_at is not None:
+            out["refunded_at"] = self.refunded_at
         if self.stage:
             out["stage"] = self.stage
         if self.promised_date is not None:
@@ -230,35 +264,78 @@ class OrderState:
             out["exceptions"] = self.exceptions
         if self.predicted_late_flagged:
             out["predicted_late_flagged"] = True
-        if self.carriers != self._plain_carriers():
+        if not _is_plain(self.carriers, self.carrier_at, self.carrier):
             out["carriers"] = dump_history(self.carriers)
-        if self.promises != self._plain_promises():
+        if not _is_plain(self.promises, self.promised_at, self.promised_date):
             out["promises"] = dump_history(self.promises, date.isoformat)
         return to_json(out).decode()
 
     @classmethod
     def from_json(cls, order_id: str, raw: str) -> OrderState:
-        data = json.loads(raw)
-        state = cls(order_id=order_id)
-        for name in _TEXT_FIELDS:
-            if name in data:
-                setattr(state, name, data[name])
+        data: dict[str, Any] = from_json(raw)
+        get = data.get
+        state = cls(order_id, get("customer_id"), get("country"), get("region"), get("channel"))
+        state.segment = get("segment")
+        state.carrier = get("carrier")
         for name in _TIME_FIELDS:
-            if name in data:
-                setattr(state, name, _parse_dt(data[name]))
-        state.stage = data.get("stage", 0)
-        if "promised_date" in data:
-            state.promised_date = _parse_date(data["promised_date"])
-        state.exceptions = list(data.get("exceptions", ()))
-        state.predicted_late_flagged = bool(data.get("predicted_late_flagged", False))
-        carriers = data.get("carriers")
+            value = get(name)
+            if value is not None:
+                setattr(state, name, _parse_dt(value))
+        state.stage = get("stage", 0)
+        promised = get("promised_date")
+        if promised is not None:
+            state.promised_date = _parse_date(promised)
+        exceptions = get("exceptions")
+        if exceptions:
+            state.exceptions = list(exceptions)
+        state.predicted_late_flagged = bool(get("predicted_late_flagged", False))
+        carriers = get("carriers")
         state.carriers = (
             load_history(carriers, str) if carriers is not None else state._plain_carriers()
         )
-        promises = data.get("promises")
+        promises = get("promises")
         state.promises = (
             load_history(promises, _parse_date) if promises is not None else state._plain_promises()
         )
+        return state
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """Every field as one tuple of immutable values (lists as tuples): a compact,
+        independent copy that :meth:`from_tuple` turns back into an equal state."""
+        return (
+            self.order_id,
+            self.customer_id,
+            self.country,
+            self.region,
+            self.channel,
+            self.segment,
+            self.carrier,
+            self.first_seen_at,
+            self.carrier_at,
+            self.stage,
+            self.promised_date,
+            self.promised_at,
+            self.eta,
+            self.eta_at,
+            self.placed_at,
+            self.shipped_at,
+            self.delivered_at,
+            self.return_registered_at,
+            self.return_received_at,
+            self.refunded_at,
+            tuple(self.exceptions),
+            self.predicted_late_flagged,
+            tuple(self.carriers),
+            tuple(self.promises),
+        )
+
+    @classmethod
+    def from_tuple(cls, values: tuple[Any, ...]) -> OrderState:
+        """The inverse of :meth:`as_tuple` (a new state whose lists are its own)."""
+        state = cls(*values)
+        state.exceptions = list(state.exceptions)
+        state.carriers = list(state.carriers)
+        state.promises = list(state.promises)
         return state
 
     # -- transitions ------------------------------------------------------------------------

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from pydantic_core import from_json
 
 from cxstream.events import CustomerEvent
 from cxstream.orders import History, dump_history, load_history, record_change, value_as_of
@@ -78,9 +81,31 @@ class CustomerProfile:
             data["segments"] = dump_history(self.segments)
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
+    def as_tuple(self) -> tuple[Any, ...]:
+        """Every field as one tuple of immutable values: a compact, independent copy that
+        :meth:`from_tuple` turns back into an equal profile."""
+        return (
+            self.customer_id,
+            self.updated_at,
+            self.email,
+            self.name,
+            self.language,
+            self.segment,
+            self.country,
+            self.contact_opt_out,
+            tuple(self.segments),
+        )
+
+    @classmethod
+    def from_tuple(cls, values: tuple[Any, ...]) -> CustomerProfile:
+        """The inverse of :meth:`as_tuple` (a new profile whose history is its own)."""
+        profile = cls(*values)
+        profile.segments = list(profile.segments)
+        return profile
+
     @classmethod
     def from_json(cls, customer_id: str, raw: str) -> CustomerProfile:
-        data = json.loads(raw)
+        data: dict[str, Any] = from_json(raw)
         updated = data.get("updated_at")
         profile = cls(
             customer_id=customer_id,

@@ -18,9 +18,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
 from pydantic_core import to_json
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
 from redis.exceptions import NoScriptError
 
 from cxstream.config import Settings
@@ -29,42 +31,115 @@ from cxstream.store import Counters, StateChanges, StateRequest, StateSnapshot
 
 __all__ = ["RedisStateStore", "connect_redis"]
 
-# KEYS: 1 batch counter, 2 journal hash, 3 commit tokens hash, 4.. the partition's keys.
-# ARGV: 1 commit token, 2 seen ids JSON [[key index, [ids]]], 3 dedup ttl,
-#       4 values JSON [[key index, value, ttl]], 5 journal payload ("" for none),
-#       6 done JSON [[batch number, token]] (applied earlier: delete their entries).
+# KEYS: 1 batch counter, 2 journal hash, 3 commit tokens hash, 4.. the partition's seen
+#       sets, then the keys of the order states and profiles to set.
+# ARGV: 1 commit token, 2 dedup ttl, 3 journal payload ("" for none), 4 done JSON
+#       [[batch number, token]] (applied earlier: delete their entries), 5 order ttl,
+#       6 profile ttl, 7 number of order states, 8 number of seen sets S, 9.. 8+S how many
+#       ids go to each seen set, then those ids (set by set), then the values (order states,
+#       then profiles; one per key after the seen sets, same order).
 # Returns the batch number of this commit (the earlier one if the token was seen).
 _COMMIT_PARTITION = """
-for _, done in ipairs(cjson.decode(ARGV[6])) do
+for _, done in ipairs(cjson.decode(ARGV[4])) do
   redis.call('HDEL', KEYS[2], done[1])
   if done[2] ~= ARGV[1] then redis.call('HDEL', KEYS[3], done[2]) end
 end
 local previous = redis.call('HGET', KEYS[3], ARGV[1])
 if previous then return tonumber(previous) end
-local dedup_ttl = tonumber(ARGV[3])
-for _, item in ipairs(cjson.decode(ARGV[2])) do
-  local key = KEYS[item[1]]
-  local ids = item[2]
-  for i = 1, #ids, 500 do
-    redis.call('SADD', key, unpack(ids, i, math.min(i + 499, #ids)))
+local dedup_ttl = tonumber(ARGV[2])
+local sets = tonumber(ARGV[8])
+local a = 9 + sets
+for i = 1, sets do
+  local key = KEYS[3 + i]
+  local last = a + tonumber(ARGV[8 + i]) - 1
+  for j = a, last, 500 do
+    redis.call('SADD', key, unpack(ARGV, j, math.min(j + 499, last)))
   end
   redis.call('EXPIRE', key, dedup_ttl)
+  a = last + 1
 end
-for _, item in ipairs(cjson.decode(ARGV[4])) do
-  redis.call('SET', KEYS[item[1]], item[2], 'EX', item[3])
+local k = 3 + sets
+local last_order = a + tonumber(ARGV[7]) - 1
+for i = a, last_order do
+  k = k + 1
+  redis.call('SET', KEYS[k], ARGV[i], 'EX', ARGV[5])
+end
+for i = last_order + 1, #ARGV do
+  k = k + 1
+  redis.call('SET', KEYS[k], ARGV[i], 'EX', ARGV[6])
 end
 local n = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[3], ARGV[1], n)
 redis.call('EXPIRE', KEYS[3], dedup_ttl)
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], n, ARGV[5]) end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], n, ARGV[3]) end
 return n
 """
 
+# Adds a series' groups, summed per bucket, if none of them was applied to it yet (the
+# usual case: one group per partition of one batch). Returns how many groups it applied
+# (0 if all were applied before), or -1 if only some of them were new: then the caller
+# runs _APPLY_SERIES_GROUPS.
+# KEYS: 1 watermarks hash, 2 bucket index (sorted set), 3.. bucket hashes.
+# ARGV: 1 ttl, 2 buckets to keep, 3 number of groups G, 4.. 3+2G partition and batch
+#       number of each group (a partition's groups in increasing batch number), then for
+#       each bucket hash in KEYS order: its bucket number, how many counters C, and C
+#       counter names and (non-zero) deltas.
+_APPLY_SERIES = """
+local groups = tonumber(ARGV[3])
+local fields, marks = {}, {}
+for i = 1, groups do
+  fields[i] = ARGV[2 + 2 * i]
+  marks[2 * i - 1] = ARGV[2 + 2 * i]
+  marks[2 * i] = ARGV[3 + 2 * i]
+end
+local fresh = 0
+for i = 1, groups, 500 do
+  local last = math.min(i + 499, groups)
+  local known = redis.call('HMGET', KEYS[1], unpack(fields, i, last))
+  for j = i, last do
+    if tonumber(ARGV[3 + 2 * j]) > tonumber(known[j - i + 1] or '0') then fresh = fresh + 1 end
+  end
+end
+if fresh == 0 then return 0 end
+if fresh < groups then return -1 end
+for i = 1, 2 * groups, 1000 do
+  redis.call('HSET', KEYS[1], unpack(marks, i, math.min(i + 999, 2 * groups)))
+end
+local ttl = tonumber(ARGV[1])
+local keep = tonumber(ARGV[2])
+local index = {}
+local newest = nil
+local a = 4 + 2 * groups
+for k = 3, #KEYS do
+  local key = KEYS[k]
+  local bucket = ARGV[a]
+  local last = a + 1 + 2 * tonumber(ARGV[a + 1])
+  for j = a + 2, last, 2 do redis.call('HINCRBY', key, ARGV[j], ARGV[j + 1]) end
+  redis.call('EXPIRE', key, ttl)
+  index[#index + 1] = bucket
+  index[#index + 1] = bucket
+  local number = tonumber(bucket)
+  if newest == nil or number > newest then newest = number end
+  a = last + 1
+end
+if newest ~= nil then
+  for i = 1, #index, 1000 do
+    redis.call('ZADD', KEYS[2], unpack(index, i, math.min(i + 999, #index)))
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (newest - keep))
+  redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[1], ttl)
+end
+return groups
+"""
+
+# Adds each group that is new to the series on its own (the general case, for a series
+# whose groups were applied in part, as after a crash during recovery).
 # KEYS: 1 watermarks hash, 2 bucket index (sorted set), 3.. bucket hashes.
 # ARGV: 1 ttl, 2 buckets to keep, 3 bucket numbers JSON (one per bucket key, same order),
 #       4 groups JSON [[partition, batch number, {bucket: {counter: delta}}], ...]
 #       (a partition's groups in increasing batch number).
-_APPLY_SERIES = """
+_APPLY_SERIES_GROUPS = """
 local ttl = tonumber(ARGV[1])
 local keep = tonumber(ARGV[2])
 local key_of = {}
@@ -106,6 +181,31 @@ return applied
 """
 
 
+# KEYS: the bucket hashes of one series. Returns each one's fields and values.
+_READ_BUCKETS = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
+return out
+"""
+
+
+class _PackedConnection(Connection):
+    """A connection that packs commands with hiredis's C packer, as redis-py's synchronous
+    client does (the asyncio one packs them in Python, a microsecond per argument)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        first = args[0]
+        # Like redis-py: a command name such as "SCRIPT LOAD" is sent as separate words.
+        if isinstance(first, str):
+            args = (*first.encode().split(), *args[1:])
+        elif b" " in first:
+            args = (*first.split(), *args[1:])
+        try:
+            return [hiredis.pack_command(args)]
+        except TypeError:  # a type only redis-py knows how to encode (or to reject)
+            return super().pack_command(*args)
+
+
 def connect_redis(settings: Settings) -> aioredis.Redis | RedisCluster:
     """A client for the configured Redis (or Redis Cluster), with bounded timeouts."""
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
@@ -119,7 +219,10 @@ def connect_redis(settings: Settings) -> aioredis.Redis | RedisCluster:
         options["password"] = password
     if settings.redis_cluster:
         return RedisCluster.from_url(settings.redis_url, **options)
-    return aioredis.Redis.from_url(settings.redis_url, **options)
+    # A URL that asks for TLS or a Unix socket gets redis-py's connection class for it.
+    return aioredis.Redis.from_url(
+        settings.redis_url, connection_class=_PackedConnection, **options
+    )
 
 
 def _journal_payload(contributions: dict[str, Counters], dims: dict[str, dict[str, str]]) -> bytes:
@@ -227,6 +330,8 @@ class RedisStateStore:
             self._shas = {
                 "commit": await self.client.script_load(_COMMIT_PARTITION),
                 "series": await self.client.script_load(_APPLY_SERIES),
+                "series_groups": await self.client.script_load(_APPLY_SERIES_GROUPS),
+                "read": await self.client.script_load(_READ_BUCKETS),
             }
         return self._shas
 
@@ -249,43 +354,48 @@ class RedisStateStore:
         raise AssertionError("unreachable")
 
     async def _commit(self, changes: StateChanges) -> dict[int, int]:
-        calls: list[tuple[list[str], list[Any]]] = []
+        calls: list[list[Any]] = []
         order: list[int] = []
         dedup_ttl = int(self.dedup_ttl_s)
         order_ttl = int(self.order_ttl_s)
         profile_ttl = int(self.profile_ttl_s)
+        keys = self.keys
         for p, part in changes.partitions.items():
-            keys = [self.keys.batch_counter(p), self.keys.journal(p), self.keys.commit_tokens(p)]
-            seen: list[tuple[int, list[str]]] = []
-            for day, ids in part.seen.items():
-                keys.append(self.keys.seen(p, day))
-                seen.append((len(keys), ids))
-            values: list[tuple[int, str, int]] = []
-            for order_id, data in part.orders.items():
-                keys.append(self.keys.order(p, order_id))
-                values.append((len(keys), data, order_ttl))
-            for customer_id, data in part.customers.items():
-                keys.append(self.keys.customer(p, customer_id))
-                values.append((len(keys), data, profile_ttl))
             payload = (
                 _journal_payload(part.contributions, changes.series_dims)
                 if part.contributions
                 else b""
             )
-            args: list[Any] = [
+            seen = part.seen
+            orders = part.orders
+            customers = part.customers
+            key_list = [keys.batch_counter(p), keys.journal(p), keys.commit_tokens(p)]
+            key_list.extend(keys.seen(p, day) for day in seen)
+            key_list.extend(keys.order(p, order_id) for order_id in orders)
+            key_list.extend(keys.customer(p, customer_id) for customer_id in customers)
+            call: list[Any] = [len(key_list), *key_list]
+            call += (
                 part.token,
-                to_json(seen),
                 dedup_ttl,
-                to_json(values),
                 payload,
                 to_json(self._done.get(p, [])),
-            ]
-            calls.append((keys, args))
+                order_ttl,
+                profile_ttl,
+                len(orders),
+                len(seen),
+            )
+            call.extend(len(ids) for ids in seen.values())
+            for ids in seen.values():
+                call.extend(ids)
+            call.extend(orders.values())
+            call.extend(customers.values())
+            calls.append(call)
             order.append(p)
 
         def fill(pipe: Any, shas: dict[str, str]) -> None:
-            for keys, args in calls:
-                pipe.execute_command("EVALSHA", shas["commit"], len(keys), *keys, *args)
+            sha = shas["commit"]
+            for call in calls:
+                pipe.execute_command("EVALSHA", sha, *call)
 
         results = await self._execute(fill)
         for p in order:
@@ -299,27 +409,71 @@ class RedisStateStore:
     ) -> None:
         ttl = int(self.retention_s)
         keep = max(1, int(self.retention_s // self.bucket_seconds))
-        calls: list[tuple[list[str], list[Any]]] = []
+        keys = self.keys
+        calls: list[list[Any]] = []
+        names: list[str] = []
         new_series: list[str] = []
         for series, series_groups in groups.items():
+            summed: Counters
             if len(series_groups) == 1:
-                buckets = list(series_groups[0][2])
+                summed = series_groups[0][2]
             else:
-                buckets = list({b: None for _, _, counters in series_groups for b in counters})
-            keys = [self.keys.watermarks(series), self.keys.buckets(series)]
-            keys.extend(self.keys.aggregate(series, b) for b in buckets)
-            calls.append((keys, [ttl, keep, to_json(buckets), to_json(series_groups)]))
+                summed = {}
+                for _, _, counters in series_groups:
+                    for bucket, deltas in counters.items():
+                        target = summed.get(bucket)
+                        if target is None:
+                            summed[bucket] = dict(deltas)
+                            continue
+                        for name, delta in deltas.items():
+                            target[name] = target.get(name, 0) + delta
+            call: list[Any] = [2 + len(summed), keys.watermarks(series), keys.buckets(series)]
+            call.extend(keys.aggregate(series, b) for b in summed)
+            call += (ttl, keep, len(series_groups))
+            for p, n, _ in series_groups:
+                call += (p, n)
+            for bucket, deltas in summed.items():
+                nonzero = [(name, delta) for name, delta in deltas.items() if delta]
+                call += (bucket, len(nonzero))
+                for name, delta in nonzero:
+                    call += (name, delta)
+            calls.append(call)
+            names.append(series)
             if series not in self._known_series:
                 new_series.append(series)
 
         def fill(pipe: Any, shas: dict[str, str]) -> None:
-            for keys, args in calls:
-                pipe.execute_command("EVALSHA", shas["series"], len(keys), *keys, *args)
+            sha = shas["series"]
+            for call in calls:
+                pipe.execute_command("EVALSHA", sha, *call)
             for series in new_series:
                 pipe.hsetnx(self.keys.series_index(), series, json.dumps(dims[series]))
 
-        await self._execute(fill)
+        results = await self._execute(fill)
+        partly = [series for series, n in zip(names, results, strict=False) if n == -1]
+        if partly:
+            await self._apply_series_groups({series: groups[series] for series in partly})
         self._known_series.update(groups)
+
+    async def _apply_series_groups(
+        self, groups: dict[str, list[tuple[int, int, Counters]]]
+    ) -> None:
+        """Add each group that is new to its series on its own (for series whose groups
+        were applied in part)."""
+        ttl = int(self.retention_s)
+        keep = max(1, int(self.retention_s // self.bucket_seconds))
+        calls: list[tuple[list[str], list[Any]]] = []
+        for series, series_groups in groups.items():
+            buckets = list({b: None for _, _, counters in series_groups for b in counters})
+            keys = [self.keys.watermarks(series), self.keys.buckets(series)]
+            keys.extend(self.keys.aggregate(series, b) for b in buckets)
+            calls.append((keys, [ttl, keep, to_json(buckets), to_json(series_groups)]))
+
+        def fill(pipe: Any, shas: dict[str, str]) -> None:
+            for keys, args in calls:
+                pipe.execute_command("EVALSHA", shas["series_groups"], len(keys), *keys, *args)
+
+        await self._execute(fill)
 
     async def recover(self, partitions: Iterable[int]) -> int:
         """Apply the journal entries of ``partitions`` left by an interrupted writer."""
@@ -369,18 +523,26 @@ class RedisStateStore:
             pipe.zrangebyscore(self.keys.buckets(sid), low, high)
         bucket_lists: list[list[str]] = await pipe.execute()
         self.round_trips += 1
-        pipe = self.client.pipeline(transaction=False)
-        wanted: list[tuple[str, int]] = []
-        for sid, buckets in zip(series, bucket_lists, strict=True):
-            for b in buckets:
-                wanted.append((sid, int(b)))
-                pipe.hgetall(self.keys.aggregate(sid, int(b)))
         out: dict[str, dict[int, dict[str, float]]] = {sid: {} for sid in series}
+        wanted = [
+            (sid, [int(b) for b in buckets])
+            for sid, buckets in zip(series, bucket_lists, strict=True)
+            if buckets
+        ]
         if not wanted:
             return out
-        values: list[dict[str, str]] = await pipe.execute()
-        self.round_trips += 1
-        for (sid, bucket), data in zip(wanted, values, strict=True):
-            if data:
-                out[sid][bucket] = {k: float(v) for k, v in data.items()}
+
+        def fill(pipe: Any, shas: dict[str, str]) -> None:
+            # One script per series (its keys share a slot) returns all its buckets.
+            for sid, buckets in wanted:
+                keys = [self.keys.aggregate(sid, b) for b in buckets]
+                pipe.execute_command("EVALSHA", shas["read"], len(keys), *keys)
+
+        values: list[list[list[str]]] = await self._execute(fill)
+        for (sid, buckets), per_bucket in zip(wanted, values, strict=True):
+            target = out[sid]
+            for bucket, flat in zip(buckets, per_bucket, strict=True):
+                if flat:
+                    it = iter(flat)
+                    target[bucket] = {k: float(v) for k, v in zip(it, it, strict=True)}
         return out

@@ -4,8 +4,9 @@ Files are read lazily and merged by ``ts``; each file passes through a bounded
 reorder buffer so that mildly shuffled files still come out in order without
 loading everything into memory. Rejected lines go to ``deadletter.jsonl``; the
 figures the engine computed go to ``figures.jsonl``; with a detection stage, the
-alert state changes it raised go to ``alerts.jsonl`` and the actions decided (the
-notifications routing decided for them) to ``actions.jsonl``.
+alert state changes it raised go to ``alerts.jsonl``; the actions decided go to
+``actions.jsonl``: the notifications routing decided for the alerts, and with an
+action planner the delay notices, apologies and VIP tasks the rules ask for.
 
 Windows close once the replay has passed their end: events come in event-time order,
 so nothing earlier is still to come (what a worker's watermark over all its input
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ from cxstream.decoding import (
 from cxstream.detect_stage import DetectionStage
 from cxstream.engine import Engine
 from cxstream.figures import collect_figures
+from cxstream.firing import MemoryFiringAlerts
 from cxstream.jsonl import JsonlWriter, LineReader
+from cxstream.planning import ActionPlanner
 from cxstream.records import ActionRecord
 from cxstream.watermarks import as_datetime
 
@@ -134,12 +137,17 @@ class Replayer:
         batch_size: int = 2000,
         reorder_window: int = 50_000,
         stage: DetectionStage | None = None,
+        planner: ActionPlanner | None = None,
+        deliver: Callable[[ActionRecord], Awaitable[None]] | None = None,
     ) -> None:
         self.engine = engine
         self.decoder = decoder
         self.batch_size = batch_size
         self.reorder_window = reorder_window
         self.stage = stage
+        self.planner = planner
+        self.deliver = deliver
+        self.firing = MemoryFiringAlerts()
         self._mark = float("-inf")
         self._alerts: JsonlWriter | None = None
         self._actions: JsonlWriter | None = None
@@ -207,7 +215,15 @@ class Replayer:
         return result
 
     async def _process(self, batch: list[Envelope], result: ReplayResult) -> None:
-        outcome = await self.engine.process(batch)
+        outcome = await self.engine.prepare(batch)
+        actions: list[ActionRecord] = []
+        if self.planner is not None:
+            # Decided before the state is written, as the worker does (outbox first),
+            # delivered after it (the notifiers read the stored profiles).
+            actions = await self.planner.plan(outcome, await self.firing.firing())
+            result.actions += len(actions)
+        await self.engine.commit(outcome)
+        await self._emit_actions(actions)
         result.events_read += len(batch)
         result.accepted += outcome.accepted
         result.duplicates += outcome.duplicates
@@ -221,15 +237,18 @@ class Replayer:
         if self._mark == float("-inf"):
             return
         decided = await self.stage.advance(as_datetime(self._mark))
+        await self.firing.update(decided.alerts)
         result.alerts += len(decided.alerts)
         result.actions += len(decided.actions)
         if self._alerts is not None:
             for record in decided.alerts:
                 self._alerts.write(record.as_dict())
-        self._write_actions(decided.actions)
+        await self._emit_actions(decided.actions)
         await self.stage.commit()
 
-    def _write_actions(self, actions: Sequence[ActionRecord]) -> None:
-        if self._actions is not None:
-            for action in actions:
+    async def _emit_actions(self, actions: Sequence[ActionRecord]) -> None:
+        for action in actions:
+            if self._actions is not None:
                 self._actions.write(action.as_dict())
+            if self.deliver is not None:
+                await self.deliver(action)

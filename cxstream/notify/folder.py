@@ -22,7 +22,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from cxstream.notify.base import Delivery, PermanentError
+from cxstream.notify.base import Delivery, PermanentError, RetryableError
 from cxstream.notify.contacts import Contact, ContactDirectory
 from cxstream.notify.mail import EMAIL_ACTION_TYPES, EmailComposer
 from cxstream.notify.payloads import SlackAlertDetail, VipTaskDetail, parse_as, parse_detail
@@ -112,7 +112,9 @@ class FolderNotifier:
         else:
             contact = await self.contacts.lookup(action.customer_id)
         if contact is None:
-            return Delivery(notifier=self.name, status="skipped", reason="unknown_customer")
+            # Decided from a profile the engine is about to store: try again shortly (the
+            # dispatcher dead-letters it if the profile never appears).
+            raise RetryableError(f"customer {action.customer_id}: no profile stored yet")
         if contact.opt_out:
             return Delivery(notifier=self.name, status="skipped", reason="opt_out")
         if not contact.email:

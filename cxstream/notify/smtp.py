@@ -3,8 +3,9 @@
 The recipient is looked up in a :class:`~cxstream.notify.contacts.ContactDirectory`
 when the action is sent, not when it was decided: a customer who opted out (or whose
 address was removed) in between gets nothing, and the delivery is reported as
-``skipped`` with the reason (``opt_out``, ``no_email``, ``unknown_customer``), not as an
-error.
+``skipped`` with the reason (``opt_out``, ``no_email``), not as an error. A customer
+without a stored profile yet (the action can be decided before the batch that carries
+the profile is written) is a retryable failure.
 
 The message (see :class:`~cxstream.notify.mail.EmailComposer`) carries a
 ``Message-ID`` derived from the action id, so if a crash makes the dispatcher send an
@@ -92,7 +93,9 @@ class EmailNotifier:
         parse_detail(action)
         contact = await self.contacts.lookup(action.customer_id)
         if contact is None:
-            return Delivery(notifier=self.name, status="skipped", reason="unknown_customer")
+            # Decided from a profile the engine is about to store: try again shortly (the
+            # dispatcher dead-letters it if the profile never appears).
+            raise RetryableError(f"customer {action.customer_id}: no profile stored yet")
         if contact.opt_out:
             return Delivery(notifier=self.name, status="skipped", reason="opt_out")
         if not contact.email:

@@ -140,6 +140,7 @@ class Notification:
             rule=self.rule,
             detail={
                 "receiver": self.receiver,
+                "channel": self.channels[0] if self.channels else "",
                 "channels": list(self.channels),
                 "route": self.route,
                 "group_key": self.group_key,
@@ -150,6 +151,12 @@ class Notification:
                 "alert_ids": [a.alert_id for a in self.firing],
                 "resolved_alert_ids": [a.alert_id for a in self.resolved],
                 "alerts": [a.as_dict() for a in (*self.firing, *self.resolved)],
+                # The group's first message, updated in place when the group resolves.
+                "update_of": (
+                    action_id(self.rule, f"group:{subject}", "1")
+                    if self.reason == "resolved" and self.sequence > 1
+                    else None
+                ),
             },
         )
 

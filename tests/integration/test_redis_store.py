@@ -276,6 +276,27 @@ async def test_recovery_without_a_crash_changes_nothing(
         assert await figures_of(store, settings) == expected
 
 
+async def test_series_whose_groups_were_applied_in_part_adds_only_the_new_ones(
+    settings: Settings, opened: list[RedisStateStore]
+) -> None:
+    """As when a recovery replays journal entries a series had partly applied already."""
+    store = open_store(settings, opened)
+    dims: dict[str, dict[str, str]] = {"all": {}}
+    old = (0, 1, {100: {"responses": 1, "promoters": 1}})
+    new = [(0, 2, {100: {"responses": 2}}), (1, 1, {101: {"placed": 1, "delay_days": 0}})]
+    await store._apply_series({"all": [old]}, dims)
+    for _ in range(2):  # again: nothing more
+        await store._apply_series({"all": [old, *new]}, dims)
+    assert await store.read_buckets(["all"]) == {
+        "all": {100: {"responses": 3.0, "promoters": 1.0}, 101: {"placed": 1.0}}
+    }
+    assert await store.read_buckets(["all", "none"], 101, 101) == {
+        "all": {101: {"placed": 1.0}},
+        "none": {},
+    }
+    assert await store.series() == {"all": {}}
+
+
 def write_days(payloads: list[dict[str, Any]], path: Path, first_day: int, days: int) -> Path:
     start = GENERATOR.start + timedelta(days=first_day)
     end = start + timedelta(days=days)

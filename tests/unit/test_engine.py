@@ -749,3 +749,47 @@ async def test_contributions_of_one_batch_sum_up_per_bucket_and_counter() -> Non
     (part,) = outcome.changes.partitions.values()
     bucket = int(T0.timestamp()) // OPTIONS.bucket_seconds
     assert part.contributions["all"] == {bucket: {"responses": 2, "promoters": 2}}
+
+
+async def test_two_writers_taking_turns_on_the_same_orders_equal_clean_run() -> None:
+    """An engine keeps the states it wrote parsed, and must not use them once another
+    writer has changed them in the store."""
+    day = timedelta(days=1)
+    events = envelopes(
+        [
+            logistics("l-1", T0, "order_placed", promised_date="2026-03-03"),
+            logistics("l-2", T0 + day, "shipped", carrier="dhl"),
+            logistics("l-3", T0 + 3 * day, "delivered"),
+            feedback("fb-1", T0 + 4 * day, 3, order_id="o-1"),
+        ]
+    )
+    store = MemoryStateStore()
+    worker_a = Engine(store, OPTIONS)
+    worker_b = Engine(store, OPTIONS)
+    for i, event in enumerate(events):
+        await (worker_b if i % 2 else worker_a).process([event])
+    assert state_of(store) == await clean_run(events)
+    assert totals(store, "country=DE,carrier=dhl")["detractors_late"] == 1
+
+
+async def test_kept_states_are_not_shared_with_what_a_batch_handed_out() -> None:
+    events = envelopes(mixed_payloads(150))
+    store = MemoryStateStore()
+    engine = Engine(store, OPTIONS)
+    first = await engine.process(events[:57])
+    for order in first.orders.values():  # a later stage scribbling on what it was given
+        order.exceptions.append("scribbled")
+        order.carriers.clear()
+    second = await engine.process(events[57:])
+    assert first.orders.keys() & second.orders.keys()  # the premise of this test
+    assert not any("scribbled" in order.exceptions for order in second.orders.values())
+    assert state_of(store) == await clean_run(events)
+
+
+async def test_a_tiny_cache_gives_the_same_results() -> None:
+    events = envelopes(mixed_payloads(150))
+    store = MemoryStateStore()
+    engine = Engine(store, OPTIONS, cache_size=2)
+    for start in range(0, 150, 10):
+        await engine.process(events[start : start + 10])
+    assert state_of(store) == await clean_run(events)

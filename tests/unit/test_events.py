@@ -8,7 +8,7 @@ classification boundaries.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -201,6 +201,26 @@ def test_timestamp_keeps_its_offset_and_instant() -> None:
     assert event.ts == datetime(2026, 3, 2, 10, 15, tzinfo=UTC)
     assert event.ts.utcoffset() == timedelta(hours=2)
     assert event.ts.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("given", "offset"),
+    [
+        ("2026-03-02T10:15:00Z", timedelta(0)),
+        ("2026-03-02T10:15:00+00:00", timedelta(0)),
+        ("2026-03-02T15:45:00.250000+05:30", timedelta(hours=5, minutes=30)),
+        ("2026-03-02T05:15:00-05:00", timedelta(hours=-5)),
+    ],
+)
+def test_times_carry_their_offset_as_a_standard_timezone(given: str, offset: timedelta) -> None:
+    event = parse(logistics(ts=given, eta=given))
+    assert isinstance(event, LogisticsEvent)
+    for at in (event.ts, event.eta):
+        assert at is not None
+        assert type(at.tzinfo) is timezone
+        assert at.utcoffset() == offset
+        assert at == datetime.fromisoformat(given)
+        assert at.isoformat() == datetime.fromisoformat(given).isoformat()
 
 
 def test_key_is_order_id_for_logistics() -> None:
