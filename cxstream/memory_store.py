@@ -66,7 +66,11 @@ class MemoryStateStore:
     ) -> dict[str, dict[int, dict[str, float]]]:
         low = first_bucket if first_bucket is not None else -(2**62)
         high = last_bucket if last_bucket is not None else 2**62
-        return {
-            sid: {b: dict(c) for b, c in self.buckets.get(sid, {}).items() if low <= b <= high}
-            for sid in series
-        }
+        out: dict[str, dict[int, dict[str, float]]] = {}
+        for sid in series:
+            buckets = self.buckets.get(sid, {})
+            if high - low < len(buckets):  # a short range of a long series: look it up
+                out[sid] = {b: dict(buckets[b]) for b in range(low, high + 1) if b in buckets}
+            else:
+                out[sid] = {b: dict(c) for b, c in sorted(buckets.items()) if low <= b <= high}
+        return out

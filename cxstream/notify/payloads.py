@@ -188,7 +188,7 @@ class DelayNoticeDetail(_Detail):
     """A proactive notice that an order will arrive later than promised."""
 
     template: Literal["delay_notice"] = "delay_notice"
-    language: str = "en"
+    language: str | None = Field(None, description="None: the customer's language at send time")
     promised_date: date
     eta: AwareDatetime | None = None
     carrier: str | None = None

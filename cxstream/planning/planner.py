@@ -13,9 +13,12 @@ order touched by the batch that is not delivered and has a promised date is elig
 when its eta (in the country's time zone) is after the promised date
 (``eta_past_promise``), the carrier reported an exception (``delivery_exception``), or
 one of the rule's ``segment_alerting`` rules has a firing alert whose segment is
-exactly the order's ``{country, carrier}``. The customer must have a profile with an
-email address and must not have opted out; otherwise nothing is decided or recorded,
-so a later batch of the order decides once the profile allows it. The notice's ``at``
+exactly the order's ``{country, carrier}``. A customer whose stored profile has no
+email address or opted out gets nothing (nothing is recorded, so a later batch of the
+order decides once the profile allows it). A customer whose profile is not stored yet
+(the CRM stream is read independently of the logistics stream) gets the notice: the
+notifier looks the contact up when it sends, honours an opt-out then, and writes in
+the customer's language (the notice carries no language). The notice's ``at``
 is the event time at which the order became eligible: for the eta, the later of the
 times the current eta and the current promise were reported; for an exception, whose
 own time the order state does not keep, the latest event time the batch shows
@@ -179,9 +182,8 @@ class ActionPlanner:
         claims: list[NoticeClaim] = []
         for rule, order, trigger in candidates:
             profile = profiles.get(order.customer_id or "")
-            if not _contactable(profile):
+            if profile is not None and not _contactable(profile):
                 continue
-            assert profile is not None
             action = self._notice_action(rule, order, trigger, profile)
             claims.append(
                 NoticeClaim(rule.name, order.order_id, self._partition(order.order_id), action)
@@ -270,7 +272,7 @@ class ActionPlanner:
         rule: DelayNoticeRule,
         order: OrderState,
         trigger: NoticeTrigger,
-        profile: CustomerProfile,
+        profile: CustomerProfile | None,
     ) -> ActionRecord:
         assert order.promised_date is not None
         assert order.country is not None
@@ -280,7 +282,8 @@ class ActionPlanner:
         promise_ends = _end_of_day(order.promised_date, zone)
         detail: dict[str, Any] = {
             "template": rule.template,
-            "language": rule.language_for(profile.language),
+            # Unknown profile: the notifier uses the customer's language at send time.
+            "language": rule.language_for(profile.language) if profile is not None else None,
             "promised_date": order.promised_date.isoformat(),
             "eta": order.eta.isoformat() if order.eta is not None else None,
             "carrier": order.carrier,

@@ -4,7 +4,8 @@ The worker runs with the shipped rules against the test broker, Redis and an aio
 server on loopback. Its apologies and delay notices are compared with the actions an
 independent replay of the same file decides: every decided email arrives, once (by
 its Message-ID, derived from the action id), even when the worker is killed with
-SIGKILL mid-stream and started again, and when the SMTP server is down for a while.
+SIGKILL mid-stream and started again, when the SMTP server is down for a while, and
+when a second worker joins and the partitions are rebalanced mid-stream.
 """
 
 from __future__ import annotations
@@ -130,11 +131,39 @@ async def test_every_decided_email_arrives_once_through_a_crash_and_an_smtp_outa
             if second is not None:
                 second.stop()
 
-        received = Counter(m["Message-ID"] for m in smtp.messages())
-        duplicates = {mid: n for mid, n in received.items() if n > 1}
-        assert duplicates == {}
-        assert set(received) == set(expected)
+        _assert_once(smtp, expected)
         for message in smtp.messages():
             assert message.is_multipart()
             kinds = {part.get_content_type() for part in message.walk()}
             assert {"text/plain", "text/html"} <= kinds
+
+
+def _assert_once(smtp: SmtpServer, expected: dict[str, dict[str, Any]]) -> None:
+    received = Counter(m["Message-ID"] for m in smtp.messages())
+    assert {mid: n for mid, n in received.items() if n > 1} == {}
+    assert set(received) == set(expected)
+
+
+async def test_two_workers_in_a_rebalance_still_send_each_email_once(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    with SmtpServer() as smtp:
+        settings = _settings(kafka_bootstrap, redis_url, smtp)
+        path = tmp_path / "events.jsonl"
+        write_jsonl(generate_lines(GeneratorConfig(days=1, seed=43, orders_per_day=2500)), path)
+        expected = await _expected_emails(path, settings, tmp_path / "replay")
+        assert len(expected) > 20
+
+        one = WorkerProcess(settings, tmp_path, "one").start()
+        two: WorkerProcess | None = None
+        try:
+            one.wait_until(lambda s: s.get("ready", False), 60, "worker ready")
+            await produce_files([path], settings)
+            one.wait_until(lambda s: s.get("actions_decided", 0) > 10, 120, "actions decided")
+            two = WorkerProcess(settings, tmp_path, "two").start()  # rebalance mid-stream
+            _wait_for_mail(smtp, len(expected), 240, two)
+        finally:
+            one.stop()
+            if two is not None:
+                two.stop()
+        _assert_once(smtp, expected)

@@ -121,7 +121,8 @@ def test_digest_has_no_detail_model() -> None:
 def test_email_details_have_defaults() -> None:
     notice = parse_detail(action("delay_notice", {"promised_date": "2026-03-03"}))
     assert isinstance(notice, DelayNoticeDetail)
-    assert (notice.promised_date, notice.eta, notice.language) == (date(2026, 3, 3), None, "en")
+    # Without a language the notifier writes in the customer's language at send time.
+    assert (notice.promised_date, notice.eta, notice.language) == (date(2026, 3, 3), None, None)
     apology = parse_detail(action("apology_email", {}))
     assert isinstance(apology, ApologyEmailDetail)
     assert (apology.template, apology.voucher, apology.reasons) == ("apology", None, [])

@@ -361,6 +361,17 @@ async def test_opted_out_customers_and_customers_without_email_get_no_notice(h: 
     assert notice.order_id == "o-2"
 
 
+async def test_a_customer_whose_profile_is_not_stored_yet_still_gets_the_notice(
+    h: Harness,
+) -> None:
+    # The CRM stream is read independently: the profile may arrive after the late eta.
+    eta = datetime(2026, 3, 6, tzinfo=UTC)
+    (notice,) = await h.run([placed(T0, customer="c-9"), shipped(T0 + H, customer="c-9", eta=eta)])
+    assert notice.customer_id == "c-9"
+    assert notice.detail["language"] is None  # the notifier uses the customer's at send time
+    assert parse_as(notice, DelayNoticeDetail).language is None
+
+
 async def test_a_profile_arriving_in_the_same_batch_counts(h: Harness) -> None:
     eta = datetime(2026, 3, 6, tzinfo=UTC)
     actions = await h.run([placed(T0), profile(T0 + H), shipped(T0 + 2 * H, eta=eta)])
