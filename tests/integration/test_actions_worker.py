@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cxstream.config import Settings, TopicNames
+from cxstream.config import Settings
 from cxstream.decoding import EventDecoder
 from cxstream.delivery_settings import SmtpSettings
 from cxstream.detection_setup import action_planner, detection_stage
@@ -32,6 +31,7 @@ from cxstream.producing import produce_files
 from cxstream.replay import Replayer
 from cxstream.rules import load_rules
 from cxstream.worker_process import WorkerProcess
+from tests.integration.worker_settings import worker_test_settings
 from tests.servers.smtp import SmtpServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -41,30 +41,10 @@ EMAIL_TYPES = {"apology_email", "delay_notice"}
 
 
 def _settings(kafka: str, redis_url: str, smtp: SmtpServer) -> Settings:
-    uid = uuid.uuid4().hex[:10]
-    return Settings(
-        broker=kafka,
-        redis_url=redis_url,
-        app_id=f"cxtest-{uid}",
-        key_prefix=f"t{uid}",
-        partitions=4,
-        topics=TopicNames(
-            feedback=f"{uid}.feedback",
-            logistics=f"{uid}.logistics",
-            customers=f"{uid}.customers",
-            deadletter=f"{uid}.deadletter",
-            alerts=f"{uid}.alerts",
-            actions=f"{uid}.actions",
-            actions_deadletter=f"{uid}.actions.deadletter",
-        ),
-        session_timeout_s=2.0,
-        rebalance_timeout_s=4.0,
-        batch_size=500,
+    return worker_test_settings(
+        kafka,
+        redis_url,
         retry_initial_s=0.2,
-        retry_max_s=1.0,
-        join_hold_s=15.0,
-        join_grace_s=3.0,
-        idle_after_s=2.0,
         rules_dir=RULES,
         smtp=SmtpSettings(
             host=smtp.host, port=smtp.port, security="none", from_address="service@shop.test"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from cxstream.checkpoints import MemoryCheckpointStore, RedisCheckpointStore
-from cxstream.config import Settings, TopicNames
+from cxstream.config import Settings
 from cxstream.decoding import EventDecoder
 from cxstream.detection_setup import detection_stage
 from cxstream.embedded import EmbeddedRedis
@@ -32,35 +31,13 @@ from cxstream.producing import produce_files
 from cxstream.redis_store import RedisStateStore
 from cxstream.replay import Replayer
 from cxstream.worker_process import WorkerProcess
+from tests.integration.worker_settings import worker_test_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _settings(kafka: str, redis_url: str) -> Settings:
-    uid = uuid.uuid4().hex[:10]
-    return Settings(
-        broker=kafka,
-        redis_url=redis_url,
-        app_id=f"cxtest-{uid}",
-        key_prefix=f"t{uid}",
-        partitions=4,
-        topics=TopicNames(
-            feedback=f"{uid}.feedback",
-            logistics=f"{uid}.logistics",
-            customers=f"{uid}.customers",
-            deadletter=f"{uid}.deadletter",
-            alerts=f"{uid}.alerts",
-            actions=f"{uid}.actions",
-            actions_deadletter=f"{uid}.actions.deadletter",
-        ),
-        session_timeout_s=2.0,
-        rebalance_timeout_s=4.0,
-        batch_size=500,
-        retry_max_s=1.0,
-        join_hold_s=15.0,
-        join_grace_s=3.0,
-        idle_after_s=2.0,
-    )
+    return worker_test_settings(kafka, redis_url)
 
 
 def _stream(tmp_path: Path, *, days: int = 1, invalid_rate: float = 0.0, seed: int = 11) -> Path:
