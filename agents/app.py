@@ -3,6 +3,13 @@
 All decisions are made by :mod:`cxstream` (the same engine ``cxstream replay``
 runs); this module only connects it to Kafka. Values are consumed as raw bytes and
 decoded by the engine's own decoder, in batches.
+
+The worker's HTTP surface is :func:`cxstream.web.app.create_web_app` (ingest,
+``/healthz``, ``/readyz``, ``/metrics``, ``/stats``, the report), served by uvicorn
+on the worker's own event loop on ``web_port`` (0: no HTTP server) by a service that
+starts with the app and stops with it; Faust's own aiohttp web server is disabled.
+One :class:`~cxstream.metrics.Metrics` is shared by the ingest runtime, the detection
+and delivery loops, the publishing functions here and the HTTP app.
 """
 
 from __future__ import annotations
@@ -10,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
 from faust.types import TP
+from mode import Service
 
 from cxstream.alignment import EventTimeAligner
 from cxstream.config import Settings
@@ -23,11 +31,21 @@ from cxstream.detection_setup import action_planner, detection_stage, load_rule_
 from cxstream.dispatch_setup import build_dispatcher
 from cxstream.engine import Engine, EngineOptions
 from cxstream.firing import RedisFiringAlerts
+from cxstream.metrics import Metrics
 from cxstream.planning import RedisTaskAcknowledgements
+from cxstream.producing import kafka_client_options
 from cxstream.records import ActionRecord, AlertRecord
 from cxstream.redis_store import RedisStateStore
+from cxstream.report.build import ReportBuilder
+from cxstream.report.html import render_html
+from cxstream.report.sources import StoreReportSource
+from cxstream.rules import RuleSet
 from cxstream.rules.silences import RedisSilenceStore
 from cxstream.watermarks import RedisWatermarkStore
+from cxstream.web.app import create_web_app
+from cxstream.web.health import CallableCheck
+from cxstream.web.server import WebServer
+from cxstream.web.sinks import AIOKafkaEventSink
 
 from .detection import DetectionLoop
 from .runtime import IngestRuntime
@@ -58,9 +76,8 @@ def _faust_settings(settings: Settings) -> dict[str, Any]:
         # stall the rebalance behind feedback the aligner holds.
         "stream_wait_empty": False,
         "producer_linger_ms": 5,
-        "web_enabled": settings.web_port > 0,
-        "web_port": settings.web_port or 6066,
-        "web_bind": "0.0.0.0",
+        # The HTTP surface is cxstream's own ASGI app (see _http_service), not Faust's.
+        "web_enabled": False,
         "datadir": str(settings.datadir),
         "logging_config": None,
     }
@@ -94,6 +111,7 @@ def create_app(settings: Settings) -> faust.App:
     reference_topics = {names.logistics, names.customers}
     input_topics = {names.feedback, names.logistics, names.customers}
     state: dict[str, Any] = {}
+    metrics = Metrics()
 
     def lag(stream: str) -> int | None:
         """Records of a partition not yet read (None while the broker has not said)."""
@@ -113,6 +131,7 @@ def create_app(settings: Settings) -> faust.App:
         (a retry after a failure may send some twice: dead letters are at-least-once)."""
         futures = [await deadletters.send(key=key, value=value) for key, value in letters]
         await asyncio.gather(*futures)
+        metrics.event_out(names.deadletter, len(letters))
 
     async def publish_alerts(
         records: Sequence[AlertRecord], actions: Sequence[ActionRecord]
@@ -128,6 +147,8 @@ def create_app(settings: Settings) -> faust.App:
             for a in actions
         ]
         await asyncio.gather(*futures)
+        metrics.event_out(names.alerts, len(records))
+        metrics.event_out(names.actions, len(actions))
 
     async def send_action_deadletter(action: ActionRecord, record: dict[str, Any]) -> None:
         await (
@@ -135,6 +156,7 @@ def create_app(settings: Settings) -> faust.App:
                 key=action.action_id.encode(), value=json.dumps(record, default=str).encode()
             )
         )
+        metrics.event_out(names.actions_deadletter)
 
     def caught_up(stream: str) -> bool:
         return lag(stream) == 0 and stream not in runtime().aligner.held_streams()
@@ -160,6 +182,7 @@ def create_app(settings: Settings) -> faust.App:
                 planner=action_planner(settings, store, rule_set),
                 firing=firing,
                 publish_actions=lambda actions: publish_alerts((), actions),
+                metrics=metrics,
             )
             state["runtime"], state["store"] = rt, store
             state["delivery"] = DeliveryLoop(
@@ -168,6 +191,7 @@ def create_app(settings: Settings) -> faust.App:
                 RedisTaskAcknowledgements(store.client, key_prefix=settings.key_prefix),
                 send_action_deadletter,
                 backoff=rt.backoff,
+                metrics=metrics,
             )
             state["detection"] = DetectionLoop(
                 detection_stage(
@@ -175,6 +199,8 @@ def create_app(settings: Settings) -> faust.App:
                     store,
                     rule_set=rule_set,
                     silences=RedisSilenceStore(store.client, settings.key_prefix),
+                    firing=firing,
+                    report_url=settings.web.public_url,
                 ),
                 watermarks,
                 publish_alerts,
@@ -186,6 +212,7 @@ def create_app(settings: Settings) -> faust.App:
                 idle_after_s=settings.idle_after_s,
                 backoff=rt.backoff,
                 firing=firing,
+                metrics=metrics,
             )
         return rt
 
@@ -296,6 +323,8 @@ def create_app(settings: Settings) -> faust.App:
                         ).encode(),
                     )
                 )
+                metrics.event_out(names.actions_deadletter)
+                metrics.deadlettered("action", "unreadable action")
                 continue
             await delivery().handle(action)
 
@@ -307,9 +336,8 @@ def create_app(settings: Settings) -> faust.App:
             except Exception:  # tried again on the next tick; nothing was removed
                 log.exception("releasing held actions failed", extra={"stage": "delivery"})
 
-    @app.page("/stats/")
-    async def stats(web: Any, request: Any) -> Any:
-        """Running totals of this worker, as JSON."""
+    def stats() -> dict[str, Any]:
+        """Running totals of this worker (``GET /stats``)."""
         body: dict[str, Any] = {"ready": "runtime" in state}
         if "runtime" in state:
             body.update(runtime().stats.as_dict())
@@ -319,7 +347,23 @@ def create_app(settings: Settings) -> faust.App:
             body["actions_published"] = detection().actions_published
             body["deliveries"] = dict(delivery().counts)
             body["windows_closed"] = detection().stage.windows_closed
-        return web.json(body)
+        return body
+
+    def refresh_lag() -> None:
+        """Set the lag gauge from the assigned input partitions (at each scrape)."""
+        if "runtime" not in state:
+            return
+        lags: dict[tuple[str, int], int] = {}
+        for tp in app.consumer.assignment():
+            if tp.topic in input_topics:
+                behind = lag(f"{tp.topic}/{tp.partition}")
+                if behind is not None:
+                    lags[(tp.topic, tp.partition)] = behind
+        metrics.set_lags(lags)
+
+    metrics.before_collect(refresh_lag)
+    if settings.web_port > 0:
+        app.service(_http_service(settings, rule_set, metrics, stats))
 
     @app.timer(interval=30.0)
     async def report() -> None:
@@ -327,4 +371,78 @@ def create_app(settings: Settings) -> faust.App:
             log.info("ingest %s", runtime().stats.as_dict(), extra={"stage": "ingest"})
 
     app.cxstream_state = state  # type: ignore[attr-defined]
+    app.cxstream_metrics = metrics  # type: ignore[attr-defined]
     return app
+
+
+def _http_service(
+    settings: Settings,
+    rule_set: RuleSet | None,
+    metrics: Metrics,
+    stats: Callable[[], dict[str, Any]],
+) -> type[Service]:
+    """A Faust service running the HTTP app on ``web_port`` while the worker runs.
+
+    Faust starts it with the app (after its own startup) and stops it with the app, so
+    the port is released on every clean shutdown. It owns the resources only the HTTP
+    side uses: the ingest producer (also the broker's readiness check) and a Redis
+    connection (the Redis readiness check and the report's data).
+    """
+
+    class HttpSurface(Service):
+        server: WebServer | None = None
+        sink: AIOKafkaEventSink | None = None
+        store: RedisStateStore | None = None
+
+        async def on_start(self) -> None:
+            self.sink = sink = AIOKafkaEventSink(
+                kafka_client_options(settings),
+                idempotence=settings.web.idempotence,
+                request_timeout_s=settings.web.send_timeout_s,
+            )
+            self.store = store = RedisStateStore.from_settings(settings)
+            client = store.client
+            source = StoreReportSource(
+                store,
+                settings.bucket_seconds,
+                firing=RedisFiringAlerts(client, settings.key_prefix),
+                silences=RedisSilenceStore(client, settings.key_prefix),
+            )
+
+            async def rules_loaded() -> bool | str:
+                if settings.rules_dir is not None and rule_set is None:
+                    return f"no rule set loaded from {settings.rules_dir}"
+                return True
+
+            web_app = create_web_app(
+                settings,
+                sink=sink,
+                checks=[
+                    CallableCheck("broker", sink.ping),
+                    CallableCheck("redis", client.ping),
+                    CallableCheck("rules", rules_loaded),
+                ],
+                metrics=metrics,
+                report=ReportBuilder(source, rule_set),
+                render_html=render_html,
+                stats=stats,
+            )
+            self.server = WebServer(
+                web_app,
+                settings.web.host,
+                settings.web_port,
+                shutdown_timeout_s=settings.web.shutdown_timeout_s,
+            )
+            await self.server.start()
+
+        async def on_stop(self) -> None:
+            server, sink, store = self.server, self.sink, self.store
+            self.server = self.sink = self.store = None
+            if server is not None:
+                await server.stop()
+            if sink is not None:
+                await sink.stop()
+            if store is not None:
+                await store.close()
+
+    return HttpSurface

@@ -8,6 +8,10 @@ retries until the state is written, record how far in event time each input stre
 got (for the watermark that closes detection windows), and only then
 acknowledge the events so that Faust commits their offsets. A Redis outage
 therefore stops progress, never loses or double-counts events.
+
+It counts what it does in a :class:`~cxstream.metrics.Metrics` (events in per topic,
+dead letters by reason kind, the latency of each processed batch, actions decided);
+without one given it keeps a private one.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +29,7 @@ from cxstream.config import Settings
 from cxstream.decoding import DeadLetter, Envelope, EventDecoder, KafkaOrigin
 from cxstream.engine import Engine
 from cxstream.firing import FiringAlerts
+from cxstream.metrics import Metrics
 from cxstream.planning import ActionPlanner
 from cxstream.records import ActionRecord
 from cxstream.retry import Backoff, retry_forever
@@ -82,6 +88,7 @@ class IngestRuntime:
         planner: ActionPlanner | None = None,
         firing: FiringAlerts | None = None,
         publish_actions: PublishActions | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -96,6 +103,7 @@ class IngestRuntime:
         self.planner = planner
         self.firing = firing
         self.publish_actions = publish_actions
+        self.metrics = metrics if metrics is not None else Metrics()
         #: Monotonic time of the last event processed per input stream (topic/partition).
         self.last_event_at: dict[str, float] = {}
         self._lock = asyncio.Lock()
@@ -123,6 +131,7 @@ class IngestRuntime:
             else:
                 accepted.append((decoded, token))
         self.stats.received += len(records)
+        self.metrics.events_in(Counter(record[0] for record in records))
         if dead:
             payloads = [(key, letter.to_json()) for letter, key, _ in dead]
             await retry_forever(
@@ -131,8 +140,9 @@ class IngestRuntime:
                 what="dead-letter publish",
                 on_retry=self._count_retry,
             )
-            for _, _, token in dead:
+            for letter, _, token in dead:
                 self.ack(token)
+                self.metrics.deadlettered("kafka", letter.error)
         self.stats.dead_lettered += len(dead)
         await self.process(self.aligner.offer(accepted))
 
@@ -144,7 +154,8 @@ class IngestRuntime:
         if not ready:
             return
         async with self._lock:  # batches read-modify-write order state: one at a time
-            await self._process(ready)
+            with self.metrics.timed("ingest_batch"):
+                await self._process(ready)
 
     async def _process(self, ready: list[tuple[Envelope, Any]]) -> None:
         envelopes = [env for env, _ in ready]
@@ -178,6 +189,7 @@ class IngestRuntime:
                     on_retry=self._count_retry,
                 )
                 self.stats.actions += len(actions)
+                self.metrics.actions_decided(a.type for a in actions)
         await retry_forever(
             lambda: self.engine.commit(outcome),
             self.backoff,

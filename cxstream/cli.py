@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from cxstream.cli_report import report_command
 from cxstream.cli_rules import rules, silence
 from cxstream.cli_tasks import tasks
 from cxstream.config import Settings, load_settings
@@ -182,6 +183,7 @@ def replay(
     from cxstream.decoding import EventDecoder
     from cxstream.detection_setup import action_planner, detection_stage, load_rule_set
     from cxstream.engine import Engine, EngineOptions
+    from cxstream.firing import MemoryFiringAlerts
     from cxstream.replay import Replayer
     from cxstream.rules import RulesError
 
@@ -199,13 +201,21 @@ def replay(
         async with _replay_store(store, settings) as state:
             engine = Engine(state, EngineOptions.from_settings(settings))
             delivery = _replay_delivery(settings, state, rule_set, out) if send else None
+            firing = MemoryFiringAlerts()
             replayer = Replayer(
                 engine,
                 EventDecoder(settings.max_payload_bytes),
                 batch_size=settings.batch_size,
-                stage=detection_stage(settings, state, rule_set=rule_set),
+                stage=detection_stage(
+                    settings,
+                    state,
+                    rule_set=rule_set,
+                    firing=firing,
+                    report_url=settings.web.public_url,
+                ),
                 planner=action_planner(settings, state, rule_set),
                 deliver=delivery.handle if delivery is not None else None,
+                firing=firing,
             )
             with Progress(
                 "[progress.description]{task.description}",
@@ -306,3 +316,4 @@ def nab(data_dir: Path, out: Path, seed: int) -> None:
 main.add_command(rules)
 main.add_command(silence)
 main.add_command(tasks)
+main.add_command(report_command)

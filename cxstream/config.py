@@ -33,6 +33,7 @@ from cxstream.delivery_settings import (
     SmtpSettings,
     WebhookSettings,
 )
+from cxstream.web.settings import WebSettings
 
 __all__ = [
     "DEFAULT_SERIES",
@@ -163,7 +164,13 @@ class Settings(BaseSettings):
 
     # Operations
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    web_port: int = Field(6066, ge=0, le=65535)
+    web_port: int = Field(
+        6066, ge=0, le=65535, description="the worker's HTTP port (see ``web``); 0 turns it off"
+    )
+    web: WebSettings = Field(
+        default_factory=WebSettings,
+        description="the worker's HTTP server: bind address, ingest credentials and limits",
+    )
     datadir: Path = Path(".cxstream")
 
     @field_validator("series")

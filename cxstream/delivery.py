@@ -16,6 +16,10 @@
 An action is removed from the schedule only after its delivery is settled, so a crash
 in between delivers it again, which the idempotency record turns into a duplicate
 that is not sent.
+
+Each dispatch is timed (``cxstream_stage_seconds{stage="dispatch"}``) and its outcome
+counted (``cxstream_actions_total{type, outcome="sent"|"failed"|"deadlettered"}``) in a
+:class:`~cxstream.metrics.Metrics`, a private one unless given.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 from cxstream.clock import Clock, SystemClock
+from cxstream.metrics import Metrics
 from cxstream.notify.dispatch import ActionDispatcher
 from cxstream.notify.idempotency import IdempotencyStoreError
 from cxstream.planning.tasks import TaskAcknowledgements
@@ -118,6 +123,7 @@ class DeliveryLoop:
         backoff: Backoff,
         clock: Clock | None = None,
         hold: bool = True,
+        metrics: Metrics | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.scheduled = scheduled
@@ -126,6 +132,7 @@ class DeliveryLoop:
         self.backoff = backoff
         self.clock = clock or SystemClock()
         self.hold = hold
+        self.metrics = metrics if metrics is not None else Metrics()
         self.counts: Counter[str] = Counter()
 
     async def handle(self, action: ActionRecord) -> None:
@@ -163,14 +170,17 @@ class DeliveryLoop:
             if acknowledged:
                 self.counts["acknowledged"] += 1
                 return
-        result = await retry_forever(
-            lambda: self.dispatcher.dispatch(action),
-            self.backoff,
-            what="dispatch",
-            retry_on=(IdempotencyStoreError, OSError),
-        )
+        with self.metrics.timed("dispatch"):
+            result = await retry_forever(
+                lambda: self.dispatcher.dispatch(action),
+                self.backoff,
+                what="dispatch",
+                retry_on=(IdempotencyStoreError, OSError),
+            )
         self.counts[result.status] += 1
         self.counts[f"{action.type}:{result.status}"] += 1
+        if result.status in ("sent", "failed"):
+            self.metrics.action(action.type, result.status)
         if result.status == "failed":
             record = result.deadletter_record(action)
             log.warning(
@@ -184,3 +194,5 @@ class DeliveryLoop:
                 self.backoff,
                 what="action dead letter",
             )
+            self.metrics.action(action.type, "deadlettered")
+            self.metrics.deadlettered("action", "delivery failed")

@@ -22,6 +22,11 @@ checkpoint. The driver stores the alert lines :meth:`~DetectionStage.advance` re
 previous checkpoint and give the same lines with the same ids, which downstream
 deduplicates.
 
+Report digests ride on the same watermark: with a
+:class:`~cxstream.planning.digests.DigestPlanner`, each advance also decides the
+``report_digest`` rules that came due, and their position is part of the owner's
+checkpoint.
+
 Windows start where the data starts: the first time an owner advances, its trackers
 begin at the earliest bucket of its series, so a worker and a replay of the same
 events judge the same windows.
@@ -35,7 +40,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from cxstream.alerting import AlertCondition, AlertingConfig, AlertTracker
 from cxstream.checkpoints import CheckpointStore, owner_of
@@ -45,6 +51,7 @@ from cxstream.detectors.base import p_to_score
 from cxstream.drilldown import KpiPoint, explain, is_child
 from cxstream.kpis import compute_kpis, parse_kpi
 from cxstream.records import ActionRecord, AlertRecord
+from cxstream.rules.base import format_duration
 from cxstream.rules.kpi_rules import FixedThreshold, KpiAlertRule
 from cxstream.rules.routing import Router
 from cxstream.rules.ruleset import RuleSet
@@ -52,6 +59,9 @@ from cxstream.rules.silences import Silence, SilenceStore
 from cxstream.series import series_id
 from cxstream.store import StateStore
 from cxstream.windows import Window, WindowSpec, WindowTracker, bucket_range, window_counters
+
+if TYPE_CHECKING:
+    from cxstream.planning.digests import DigestPlanner
 
 __all__ = [
     "DEFAULT_LEVELS",
@@ -174,6 +184,8 @@ class DetectionStage:
         partitions: int,
         rule_set: RuleSet | None = None,
         silences: SilenceStore | None = None,
+        digests: DigestPlanner | None = None,
+        report_url: str | None = None,
     ) -> None:
         names = [w.rule for w in watches]
         if len(set(names)) != len(names):
@@ -184,6 +196,9 @@ class DetectionStage:
         self.partitions = partitions
         self.rule_set = rule_set if rule_set is not None and rule_set.route is not None else None
         self.silences = silences
+        self.digests = digests
+        #: Base address of the web server; alert messages link to its report page.
+        self.report_url = report_url.rstrip("/") if report_url else None
         self._owners: dict[int, _Owner] = {}
         self.windows_closed = 0
         self.detections = 0
@@ -260,6 +275,11 @@ class DetectionStage:
             alerts.sort(key=_alert_order)
             result.alerts += alerts
             result.actions += self._route(owner_id, owner, alerts, silences)
+            if self.digests is not None:
+                digests, fields = await self.digests.due([owner_id], watermark, owner.raw)
+                result.actions += digests
+                owner.raw.update(fields)
+                self._pending.setdefault(owner_id, {}).update(fields)
         result.alerts.sort(key=_alert_order)
         result.actions.sort(key=lambda a: (a.at, a.action_id))
         return result
@@ -282,7 +302,24 @@ class DetectionStage:
         if owner.raw.get("router") != state:
             owner.raw["router"] = state
             self._pending.setdefault(owner_id, {})["router"] = state
-        return [self._with_history(n.action()) for n in notifications]
+        return [self._with_link(self._with_history(n.action())) for n in notifications]
+
+    def _with_link(self, action: ActionRecord) -> ActionRecord:
+        """Link the message to the report of its alerts' country and window size."""
+        alerts = action.detail.get("alerts") or ()
+        if self.report_url is None or not alerts:
+            return action
+        first = alerts[0]
+        query = {}
+        start, end = first.get("window_start"), first.get("window_end")
+        if start and end:
+            size = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+            query["window"] = format_duration(size)
+        countries = {a.get("segment", {}).get("country") for a in alerts}
+        if len(countries) == 1 and None not in countries:
+            query["country"] = str(countries.pop())
+        url = f"{self.report_url}/report" + (f"?{urlencode(query)}" if query else "")
+        return action.model_copy(update={"detail": {**action.detail, "report_url": url}})
 
     def _remember(self, slot: _Slot, sid: str, d: Detection) -> None:
         key = (slot.watch.rule, slot.spec.size_seconds, sid, d.kpi)

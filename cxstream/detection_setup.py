@@ -24,7 +24,10 @@ from cxstream.planning import (
     RedisPlannerState,
     RedisProfileReader,
 )
+from cxstream.planning.digests import DigestPlanner
 from cxstream.redis_store import RedisStateStore
+from cxstream.report.build import ReportBuilder
+from cxstream.report.sources import StoreReportSource
 from cxstream.rules import RuleSet, load_rules
 from cxstream.rules.silences import SilenceStore
 from cxstream.store import StateStore
@@ -33,6 +36,7 @@ __all__ = [
     "action_planner",
     "checkpoint_store_for",
     "detection_stage",
+    "digest_planner",
     "firing_alerts_for",
     "load_rule_set",
     "watches_for",
@@ -98,14 +102,40 @@ def watches_for(settings: Settings, rule_set: RuleSet | None = None) -> list[Wat
     return default_watches(settings.bucket_seconds, lateness)
 
 
+def digest_planner(
+    settings: Settings,
+    store: StateStore,
+    rule_set: RuleSet | None,
+    *,
+    firing: FiringAlerts | None = None,
+    silences: SilenceStore | None = None,
+    report_url: str | None = None,
+) -> DigestPlanner | None:
+    """The planner of the rule set's report digests (``None`` without digest rules): the
+    traffic-light report over ``store``, with its firing alerts and silences."""
+    if rule_set is None or not rule_set.digest_rules:
+        return None
+    source = StoreReportSource(store, settings.bucket_seconds, firing=firing, silences=silences)
+    return DigestPlanner(
+        rule_set,
+        ReportBuilder(source, rule_set),
+        partitions=settings.partitions,
+        report_url=report_url,
+    )
+
+
 def detection_stage(
     settings: Settings,
     store: StateStore,
     checkpoints: CheckpointStore | None = None,
     rule_set: RuleSet | None = None,
     silences: SilenceStore | None = None,
+    *,
+    firing: FiringAlerts | None = None,
+    report_url: str | None = None,
 ) -> DetectionStage:
-    """The detection stage over ``store`` for these settings and rules."""
+    """The detection stage over ``store`` for these settings and rules (with the report
+    digests of the rules; ``firing`` is where the reports read the firing alerts)."""
     return DetectionStage(
         store,
         checkpoints if checkpoints is not None else checkpoint_store_for(settings, store),
@@ -113,4 +143,8 @@ def detection_stage(
         partitions=settings.partitions,
         rule_set=rule_set,
         silences=silences,
+        digests=digest_planner(
+            settings, store, rule_set, firing=firing, silences=silences, report_url=report_url
+        ),
+        report_url=report_url,
     )

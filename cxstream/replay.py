@@ -139,6 +139,7 @@ class Replayer:
         stage: DetectionStage | None = None,
         planner: ActionPlanner | None = None,
         deliver: Callable[[ActionRecord], Awaitable[None]] | None = None,
+        firing: MemoryFiringAlerts | None = None,
     ) -> None:
         self.engine = engine
         self.decoder = decoder
@@ -147,7 +148,7 @@ class Replayer:
         self.stage = stage
         self.planner = planner
         self.deliver = deliver
-        self.firing = MemoryFiringAlerts()
+        self.firing = firing if firing is not None else MemoryFiringAlerts()
         self._mark = float("-inf")
         self._alerts: JsonlWriter | None = None
         self._actions: JsonlWriter | None = None

@@ -7,6 +7,8 @@
 * ``slack_alert`` / ``vip_apology_task``: ``<action>.slack.json``, the exact
   ``chat.postMessage`` (or ``chat.update``) arguments, ready for Slack's Block Kit
   Builder, plus ``<action>.<n>.png`` charts for alerts with a history.
+* ``digest``: ``<action>.slack.json`` (the digest message) and ``<action>.png`` (the
+  traffic-light grid).
 * anything else: ``<action>.json``, the action itself.
 
 File names come from the action id, and files are replaced atomically, so sending an
@@ -25,7 +27,13 @@ from pathlib import Path
 from cxstream.notify.base import Delivery, PermanentError, RetryableError
 from cxstream.notify.contacts import Contact, ContactDirectory
 from cxstream.notify.mail import EMAIL_ACTION_TYPES, EmailComposer
-from cxstream.notify.payloads import SlackAlertDetail, VipTaskDetail, parse_as, parse_detail
+from cxstream.notify.payloads import (
+    DigestDetail,
+    SlackAlertDetail,
+    VipTaskDetail,
+    parse_as,
+    parse_detail,
+)
 from cxstream.notify.slack_blocks import (
     alert_message,
     kpi_in_percent,
@@ -33,6 +41,7 @@ from cxstream.notify.slack_blocks import (
     segment_label,
     vip_task_message,
 )
+from cxstream.notify.slack_digest import digest_message
 from cxstream.records import ActionRecord
 
 __all__ = ["FolderNotifier", "file_stem"]
@@ -97,9 +106,26 @@ class FolderNotifier:
             payload = {"method": "chat.postMessage", "arguments": message.payload()}
             _write_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False).encode())
             return Delivery(notifier=self.name, path=str(path), channel=message.channel)
+        if action.type == "digest":
+            return await self._digest(action, stem)
         path = self.folder / f"{stem}.json"
         _write_atomic(path, json.dumps(action.as_dict(), indent=2, ensure_ascii=False).encode())
         return Delivery(notifier=self.name, path=str(path))
+
+    async def _digest(self, action: ActionRecord, stem: str) -> Delivery:
+        detail = parse_as(action, DigestDetail)
+        message = digest_message(
+            detail.report, channel=detail.channel or detail.receiver, report_url=detail.report_url
+        )
+        path = self.folder / f"{stem}.slack.json"
+        payload = {"method": "chat.postMessage", "arguments": message.payload()}
+        _write_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False).encode())
+        if self.charts and detail.report.rows:
+            from cxstream.report.png import render_png  # matplotlib: load on first use
+
+            png = await asyncio.to_thread(render_png, detail.report)
+            _write_atomic(self.folder / f"{stem}.png", png)
+        return Delivery(notifier=self.name, path=str(path), channel=message.channel)
 
     async def _email(self, action: ActionRecord, stem: str) -> Delivery:
         if not action.customer_id:

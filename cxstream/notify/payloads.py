@@ -29,6 +29,9 @@ another shape is left out of the message rather than failing it.
 "apology_app", "language", "reasons": [str], "score": int, "delay_notice_sent": bool,
 "voucher": str | null}``
 
+``digest``: ``{"receiver", "channel", "window", "scheduled_for": iso_ts, "report_url":
+str | null, "report": Report.model_dump(mode="json")}`` (see :mod:`cxstream.report.model`)
+
 >>> from datetime import UTC, datetime
 >>> from cxstream.records import ActionRecord
 >>> a = ActionRecord(action_id="n:1", type="delay_notice", at=datetime(2026, 3, 2, tzinfo=UTC),
@@ -60,6 +63,7 @@ from pydantic import (
 
 from cxstream.notify.base import PayloadError
 from cxstream.records import ActionRecord, AlertRecord
+from cxstream.report.model import Report
 
 __all__ = [
     "APOLOGY_TEMPLATES",
@@ -67,6 +71,7 @@ __all__ = [
     "ApologyEmailDetail",
     "DelayNoticeDetail",
     "Detail",
+    "DigestDetail",
     "EmailTemplate",
     "KpiPoint",
     "ReasonRise",
@@ -208,13 +213,25 @@ class ApologyEmailDetail(_Detail):
     voucher: str | None = None
 
 
-Detail = SlackAlertDetail | VipTaskDetail | DelayNoticeDetail | ApologyEmailDetail
+class DigestDetail(_Detail):
+    """The traffic-light report for a channel, as of its scheduled time."""
+
+    receiver: str
+    channel: str = ""
+    window: str = "1d"
+    scheduled_for: AwareDatetime
+    report_url: str | None = None
+    report: Report
+
+
+Detail = SlackAlertDetail | VipTaskDetail | DelayNoticeDetail | ApologyEmailDetail | DigestDetail
 
 _MODELS: dict[str, type[_Detail]] = {
     "slack_alert": SlackAlertDetail,
     "vip_apology_task": VipTaskDetail,
     "delay_notice": DelayNoticeDetail,
     "apology_email": ApologyEmailDetail,
+    "digest": DigestDetail,
 }
 
 
@@ -238,8 +255,6 @@ def parse_detail(action: ActionRecord) -> Detail:
     """The validated detail of ``action``, by its type; :class:`PayloadError` if it does
     not fit.
 
-    ``digest`` actions have no fixed detail and are rejected here (notifiers that
-    forward any action, like the webhook, do not call this).
     """
     model = _MODELS.get(action.type)
     if model is None:

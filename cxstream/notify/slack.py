@@ -1,4 +1,4 @@
-"""Slack notifier: alert groups for ops channels and VIP apology tasks, via the Web API.
+"""Slack notifier: alert groups, report digests and VIP apology tasks, via the Web API.
 
 Uses slack-sdk's :class:`~slack_sdk.web.async_client.AsyncWebClient` on one aiohttp
 session per notifier (closed by :meth:`SlackNotifier.aclose`). ``base_url`` comes from
@@ -14,6 +14,9 @@ session per notifier (closed by :meth:`SlackNotifier.aclose`). ``base_url`` come
 * ``slack_alert``, resolved: when the caller passes the firing message's
   :class:`Delivery` as ``previous``, ``chat.update`` replaces that message in place;
   without one (or if Slack no longer has it) the resolved message is posted anew.
+* ``digest``: ``chat.postMessage`` of the traffic-light digest
+  (:func:`~cxstream.notify.slack_digest.digest_message`, red and yellow cells first),
+  then a PNG of the whole grid in its thread (like an alert's chart).
 * ``vip_apology_task``: ``chat.postMessage`` of
   :func:`~cxstream.notify.slack_blocks.vip_task_message` (customer id, never an
   address).
@@ -43,7 +46,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from cxstream.notify.base import Delivery, NotifyError, PermanentError, RetryableError
-from cxstream.notify.payloads import SlackAlertDetail, VipTaskDetail, parse_as
+from cxstream.notify.payloads import DigestDetail, SlackAlertDetail, VipTaskDetail, parse_as
 from cxstream.notify.settings import SlackSettings
 from cxstream.notify.slack_blocks import (
     SlackMessage,
@@ -54,6 +57,7 @@ from cxstream.notify.slack_blocks import (
     segment_label,
     vip_task_message,
 )
+from cxstream.notify.slack_digest import digest_message
 from cxstream.records import ActionRecord
 from cxstream.retry import Backoff
 
@@ -221,7 +225,7 @@ class SlackNotifier:
     """
 
     name = "slack"
-    action_types = frozenset({"slack_alert", "vip_apology_task"})
+    action_types = frozenset({"slack_alert", "vip_apology_task", "digest"})
 
     def __init__(
         self,
@@ -280,7 +284,49 @@ class SlackNotifier:
             message = vip_task_message(action, parse_as(action, VipTaskDetail))
             channel, ts = await self._post(message)
             return Delivery(notifier=self.name, channel=channel, ts=ts)
+        if action.type == "digest":
+            return await self._send_digest(action, parse_as(action, DigestDetail))
         raise PermanentError(f"the slack notifier does not send {action.type} actions")
+
+    async def _send_digest(self, action: ActionRecord, detail: DigestDetail) -> Delivery:
+        if not detail.channel:
+            raise PermanentError(
+                f"action {action.action_id}: receiver {detail.receiver!r} has no Slack channel"
+            )
+        message = digest_message(
+            detail.report, channel=detail.channel, report_url=detail.report_url
+        )
+        channel, ts = await self._post(message)
+        files: tuple[str, ...] = ()
+        warnings: tuple[str, ...] = ()
+        if self.settings.charts and detail.report.rows:
+            try:
+                files = await self._upload_grid(detail, channel, ts)
+            except NotifyError as exc:
+                log.warning("%s: report grid not attached: %s", action.action_id, exc)
+                warnings = (f"report grid not attached: {exc}",)
+        return Delivery(notifier=self.name, channel=channel, ts=ts, files=files, warnings=warnings)
+
+    async def _upload_grid(self, detail: DigestDetail, channel: str, ts: str) -> tuple[str, ...]:
+        from cxstream.report.png import render_png  # matplotlib: load on first use
+
+        png = await asyncio.to_thread(render_png, detail.report)
+        day = detail.scheduled_for.strftime("%Y-%m-%d")
+        upload = {
+            "content": png,
+            "filename": f"cx-report-{day}.png",
+            "title": f"CX traffic light {day}",
+            "alt_txt": "KPI per segment coloured green, yellow or red against the local"
+            " expectation",
+        }
+        response = await self._call(
+            "files_upload_v2",
+            lambda: self._client.files_upload_v2(
+                file_uploads=[upload], channel=channel, thread_ts=ts
+            ),
+        )
+        files = response.get("files") or []
+        return tuple(str(f["id"]) for f in files if isinstance(f, dict) and "id" in f)
 
     async def _post(self, message: SlackMessage) -> tuple[str, str]:
         payload = message.payload()

@@ -22,6 +22,7 @@ from cxstream.rules.action_rules import (
     VipTaskRule,
 )
 from cxstream.rules.base import Duration, format_duration, parse_duration
+from cxstream.rules.digest_rules import ReportDigestRule
 from cxstream.rules.grouping import AlertGroup, Notification, NotificationReason
 from cxstream.rules.kpi_rules import (
     DetectorSettings,
@@ -79,6 +80,7 @@ __all__ = [
     "QuietHours",
     "Receiver",
     "RedisSilenceStore",
+    "ReportDigestRule",
     "Route",
     "Router",
     "Rule",

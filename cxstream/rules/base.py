@@ -19,11 +19,15 @@ datetime.timedelta(seconds=5400)
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import time, timedelta
+from functools import lru_cache
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -43,6 +47,7 @@ __all__ = [
     "ReasonCode",
     "RulesModel",
     "TimeOfDay",
+    "TimeZoneName",
     "check_unique",
     "format_duration",
     "parse_duration",
@@ -183,3 +188,24 @@ def check_unique(values: Any, what: str) -> None:
         if value in seen:
             raise ValueError(f"{what} {value!r} is given twice")
         seen.add(value)
+
+
+@lru_cache(maxsize=1)
+def _zones() -> tuple[str, ...]:
+    return tuple(sorted(available_timezones()))
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(value, _zones(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown time zone {value!r}{hint}: use an IANA name such as Europe/Berlin"
+        ) from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
+"""An IANA time zone name, e.g. ``Europe/Berlin``."""

@@ -13,14 +13,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Annotated, Self
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from cxstream.rules.action_rules import ApologyRule, DelayNoticeRule, QuietHours, VipTaskRule
-from cxstream.rules.base import CountryCode, Name, RulesModel, check_unique
+from cxstream.rules.base import CountryCode, Name, RulesModel, TimeZoneName, check_unique
+from cxstream.rules.digest_rules import ReportDigestRule
 from cxstream.rules.kpi_rules import KpiAlertRule
 from cxstream.rules.receivers import Receiver
 from cxstream.rules.routes import InhibitRule, Route
@@ -38,30 +38,10 @@ __all__ = [
 ]
 
 Rule = Annotated[
-    KpiAlertRule | DelayNoticeRule | ApologyRule | VipTaskRule, Field(discriminator="type")
+    KpiAlertRule | DelayNoticeRule | ApologyRule | VipTaskRule | ReportDigestRule,
+    Field(discriminator="type"),
 ]
 """Any rule, chosen by its ``type``."""
-
-
-@lru_cache(maxsize=1)
-def _zones() -> tuple[str, ...]:
-    return tuple(sorted(available_timezones()))
-
-
-def _time_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        close = difflib.get_close_matches(value, _zones(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(
-            f"unknown time zone {value!r}{hint}: use an IANA name such as Europe/Berlin"
-        ) from None
-    return value
-
-
-TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
-"""An IANA time zone name, e.g. ``Europe/Berlin``."""
 
 
 class VoucherPool(RulesModel):
@@ -239,7 +219,34 @@ def reference_problems(rule_set: RuleSet) -> list[Reference]:
             )
         if isinstance(rule, DelayNoticeRule):
             problems += _delay_notice_problems(rule, at, kpi_rules, rule_set)
+        if isinstance(rule, ReportDigestRule):
+            problems += _digest_problems(rule, at, rule_set)
     return problems
+
+
+def _digest_problems(
+    rule: ReportDigestRule, at: tuple[str | int, ...], rule_set: RuleSet
+) -> list[Reference]:
+    names = [r.name for r in rule_set.receivers]
+    if rule.receiver not in names:
+        return [
+            Reference(
+                (*at, "receiver"),
+                f"unknown receiver {rule.receiver!r}",
+                _did_you_mean(rule.receiver, names, "receiver"),
+            )
+        ]
+    receiver = rule_set.receiver(rule.receiver)
+    if not receiver.slack_channels and not receiver.webhooks:
+        return [
+            Reference(
+                (*at, "receiver"),
+                f"receiver {rule.receiver!r} has neither a slack nor a webhook config",
+                "a digest is a Slack message (or a webhook call): add a config with"
+                " 'type: slack' to the receiver",
+            )
+        ]
+    return []
 
 
 def _delay_notice_problems(
@@ -307,6 +314,10 @@ class RuleSet(RulesModel):
     @property
     def apology_rules(self) -> tuple[ApologyRule, ...]:
         return tuple(r for r in self.rules if isinstance(r, ApologyRule))
+
+    @property
+    def digest_rules(self) -> tuple[ReportDigestRule, ...]:
+        return tuple(r for r in self.rules if isinstance(r, ReportDigestRule))
 
     @property
     def vip_task_rules(self) -> tuple[VipTaskRule, ...]:

@@ -30,6 +30,7 @@ from cxstream.notify.webhook import (
     verify_signature,
 )
 from cxstream.records import ActionRecord, AlertRecord
+from cxstream.report.model import Report, ReportCell, ReportColumn, ReportRow
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
@@ -219,12 +220,39 @@ async def test_folder_writes_block_kit_json_and_charts(tmp_path: Path) -> None:
     assert resolved.updated
 
 
-async def test_folder_writes_other_actions_as_json(tmp_path: Path) -> None:
-    action = ActionRecord(action_id="digest:x/y", type="digest", at=T0, rule="d", detail={"n": 1})
+async def test_folder_writes_the_digest_as_block_kit_and_the_grid_as_png(tmp_path: Path) -> None:
+    cells = [ReportCell(kpi="late_rate", value=0.3, status="red", target=0.08)]
+    report = Report(
+        generated_at=T0,
+        as_of=T0,
+        window="1d",
+        window_start=T0,
+        columns=[ReportColumn.for_kpi("late_rate")],
+        rows=[
+            ReportRow(
+                series="country=FR",
+                segment={"country": "FR"},
+                label="FR",
+                level="country",
+                cells=cells,
+            )
+        ],
+    )
+    detail = {
+        "receiver": "cx-leads",
+        "channel": "#cx-leads",
+        "scheduled_for": T0.isoformat(),
+        "report": report.model_dump(mode="json"),
+    }
+    action = ActionRecord(action_id="digest:x/y", type="digest", at=T0, rule="d", detail=detail)
     result = await folder_notifier(tmp_path).send(action)
     assert result.path is not None
-    assert Path(result.path).name == "digest_x_y.json"
-    assert json.loads(Path(result.path).read_text())["detail"] == {"n": 1}
+    assert Path(result.path).name == "digest_x_y.slack.json"
+    arguments = json.loads(Path(result.path).read_text())["arguments"]
+    assert arguments["channel"] == "#cx-leads"
+    blocks = json.dumps(arguments["blocks"], ensure_ascii=False)
+    assert "*FR* · Late-delivery rate *30.0%*" in blocks
+    assert (tmp_path / "out" / "digest_x_y.png").read_bytes().startswith(b"\x89PNG")
     assert file_stem("../../etc/passwd") == ".._.._etc_passwd"
 
 

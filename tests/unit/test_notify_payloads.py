@@ -113,9 +113,13 @@ def test_invalid_details_raise_payload_errors_naming_the_field(
         parse_detail(action(type_, detail))
 
 
-def test_digest_has_no_detail_model() -> None:
-    with pytest.raises(PayloadError, match="no detail model"):
+def test_a_digest_needs_its_report() -> None:
+    with pytest.raises(PayloadError, match="field 'receiver': Field required"):
         parse_detail(action("digest", {}))
+    with pytest.raises(PayloadError, match="field 'report': Field required"):
+        parse_detail(
+            action("digest", {"receiver": "cx", "scheduled_for": "2026-03-02T07:00:00+00:00"})
+        )
 
 
 def test_email_details_have_defaults() -> None:

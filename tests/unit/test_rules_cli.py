@@ -23,7 +23,9 @@ def test_rules_check_passes_on_the_default_rules(monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(REPO)
     result = CliRunner().invoke(main, ["rules", "check"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("rules: ok: 10 rules (1 apology, 1 delay_notice, 7 kpi_alert")
+    assert result.output.startswith(
+        "rules: ok: 11 rules (1 apology, 1 delay_notice, 7 kpi_alert, 1 report_digest"
+    )
     assert len(result.output.splitlines()) == 1
 
 

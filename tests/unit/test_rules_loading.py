@@ -104,7 +104,9 @@ def test_a_rule_without_type_lists_the_types(rules_dir: Path) -> None:
     problem = one(check_rules(rules_dir))
     assert (problem.line, problem.path) == (2, "rules[0]")
     assert (
-        problem.hint == "add 'type:' with one of kpi_alert, delay_notice, apology, vip_apology_task"
+        problem.hint
+        == "add 'type:' with one of kpi_alert, delay_notice, apology, vip_apology_task,"
+        " report_digest"
     )
 
 

@@ -354,7 +354,14 @@ def test_the_default_rule_set_loads_and_is_consistent() -> None:
     kpis = {r.kpi for r in rule_set.kpi_rules}
     assert {"nps", "detractor_rate", "late_rate", "exception_rate", "refund_days"} <= kpis
     assert "reason_share:app_scan_failed" in kpis
-    assert {r.name for r in rule_set.receivers} == {"cx-ops", "logistics", "support-leads"}
+    assert {r.name for r in rule_set.receivers} == {
+        "cx-ops",
+        "logistics",
+        "support-leads",
+        "cx-leads",
+    }
+    (digest,) = rule_set.digest_rules
+    assert (digest.receiver, digest.at, digest.time_zone) == ("cx-leads", time(8), "Europe/Berlin")
     assert rule_set.receiver("logistics").slack_channels == ("#logistics-alerts",)
     refund = rule_set.rule("refund-days")
     assert isinstance(refund, KpiAlertRule)
@@ -363,7 +370,7 @@ def test_the_default_rule_set_loads_and_is_consistent() -> None:
     assert refund.expectation_status({"country": "FR"}, 7.5) == "green"
     nps = rule_set.rule("nps-drop")
     assert isinstance(nps, KpiAlertRule)
-    assert nps.expectation_status({"country": "NL"}, 44) == "yellow"
+    assert nps.expectation_status({"country": "NL"}, 27) == "yellow"
     assert rule_set.time_zone("DE") == ZoneInfo("Europe/Berlin")
     assert rule_set.time_zone("XX") == ZoneInfo("UTC")
     (notice,) = rule_set.delay_notice_rules
