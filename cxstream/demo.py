@@ -240,7 +240,15 @@ def _start_worker(settings: Settings, workdir: Path, stack: ExitStack) -> Worker
     worker = WorkerProcess(
         settings, workdir, settings_file=True, stop_timeout=_WORKER_STOP_TIMEOUT_S
     )
+    if worker.settings.web.public_url is None:
+        # Links in alert messages and digests point at this worker's report page.
+        web = worker.settings.web.model_copy(update={"public_url": _report_base(worker)})
+        worker.settings = worker.settings.model_copy(update={"web": web})
     return stack.enter_context(worker)
+
+
+def _report_base(worker: WorkerProcess) -> str:
+    return f"http://127.0.0.1:{worker.port}"
 
 
 def run_demo(
@@ -282,6 +290,11 @@ def run_demo(
             asyncio.run(ensure_topics(demo_settings))
             worker = _start_worker(demo_settings, workdir, stack)
             say(console, f"  worker  pid {worker.pid}, log {worker.log_path}")
+            say(
+                console,
+                f"  report  {_report_base(worker)}/report  (JSON /api/report, /metrics,"
+                " /healthz, /docs)",
+            )
             asyncio.run(_feed_and_watch(demo_settings, config, worker, options))
             return 0
         except (KeyboardInterrupt, asyncio.CancelledError):

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,6 +114,18 @@ class _Lines:
         return "".join(self.seen)
 
 
+def _get(url: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return str(response.read().decode())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 @pytest.fixture
 def demo_process() -> Iterator[list[subprocess.Popen[str]]]:
     """Holds the demo processes a test starts and kills any the test left running."""
@@ -169,7 +182,11 @@ def test_interrupt_stops_the_demo_and_every_process_it_started(
         int(lines.wait_for(re.compile(rf"{name} .*\bpid (\d+)"), 60.0)[1])
         for name in ("broker", "redis", "worker")
     ]
+    report = lines.wait_for(re.compile(r"report  (http://127\.0\.0\.1:\d+/report)"), 30.0)[1]
     lines.wait_for(re.compile(r"processed [1-9][\d,]* "), 60.0)
+    # The worker serves the traffic-light report while the demo runs.
+    page = _get(report, timeout=30.0)
+    assert "CX traffic light" in page
 
     interrupted = time.monotonic()
     process.send_signal(sig)
