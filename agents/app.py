@@ -49,6 +49,7 @@ from cxstream.web.sinks import AIOKafkaEventSink
 
 from .detection import DetectionLoop
 from .runtime import IngestRuntime
+from .transport import DirectDeliveryConsumer
 
 __all__ = ["create_app"]
 
@@ -95,6 +96,8 @@ def create_app(settings: Settings) -> faust.App:
     :class:`~cxstream.rules.RulesError` naming every problem of an invalid rule set)."""
     rule_set = load_rule_set(settings)
     app = faust.App(settings.app_id, **_faust_settings(settings))
+    # Messages reach the ingest agent's channel without a task per message.
+    app.transport.Consumer = DirectDeliveryConsumer  # type: ignore[misc]
     names = settings.topics
     inputs = app.topic(
         names.feedback,

@@ -241,11 +241,15 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_replay(path: Path, store: str, work: Path, pin: bool, timeout: float) -> dict[str, Any]:
+def run_replay(
+    path: Path, store: str, work: Path, pin: bool, timeout: float, rules: Path | None = None
+) -> dict[str, Any]:
     """Time ``cxstream replay`` over ``path``; return its summary plus the wall time."""
     out = work / f"replay-{store}"
     argv = [sys.executable, "-m", "cxstream", "replay", str(path), "--out", str(out)]
     argv += ["--store", store, "--no-progress"]
+    if rules is not None:
+        argv += ["--rules", str(rules)]
     taskset = shutil.which("taskset") if pin else None
     if taskset:
         argv = [taskset, "-c", "0", *argv]

@@ -78,6 +78,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="record the worker with py-spy into this file (.svg, .json speedscope, else raw); "
         "sampling slows the worker, so do not quote the figures of such a run",
     )
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        default=None,
+        help="run the worker (and the replays) with this rules directory, e.g. rules/",
+    )
     parser.add_argument("--json-out", type=Path, default=None, help="also write the report here")
     args = parser.parse_args(argv)
     if args.repeat < 1:
@@ -111,7 +117,11 @@ def main(argv: list[str] | None = None) -> int:
                 deadletter=f"bench-{run_id}.deadletter",
             )
             settings = Settings(
-                broker=broker, redis_url=redis_url, partitions=args.partitions, topics=topics
+                broker=broker,
+                redis_url=redis_url,
+                partitions=args.partitions,
+                topics=topics,
+                rules_dir=args.rules,
             )
             return _run(args, run_id, work, settings, client)
     except KeyboardInterrupt:
@@ -184,7 +194,9 @@ def _run(
     if not args.skip_replay:
         for store in ("embedded", "memory"):
             _say(f"cxstream replay --store {store}")
-            replays[store] = run_replay(path, store, work, not args.no_pin, args.timeout)
+            replays[store] = run_replay(
+                path, store, work, not args.no_pin, args.timeout, args.rules
+            )
             _say(f"    {replays[store]['line']}")
 
     report = build_report(events, args.days, args.seed, rounds, memory, replays, settings)
