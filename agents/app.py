@@ -49,7 +49,7 @@ from cxstream.web.sinks import AIOKafkaEventSink
 
 from .detection import DetectionLoop
 from .runtime import IngestRuntime
-from .transport import DirectDeliveryConsumer
+from .transport import consumer_class
 
 __all__ = ["create_app"]
 
@@ -96,8 +96,9 @@ def create_app(settings: Settings) -> faust.App:
     :class:`~cxstream.rules.RulesError` naming every problem of an invalid rule set)."""
     rule_set = load_rule_set(settings)
     app = faust.App(settings.app_id, **_faust_settings(settings))
-    # Messages reach the ingest agent's channel without a task per message.
-    app.transport.Consumer = DirectDeliveryConsumer  # type: ignore[misc]
+    # Messages reach the agents' channels without a task per message, and a quiet topic
+    # (the outbox) is not held up by Faust's fixed 1.5 s fetch wait.
+    app.transport.Consumer = consumer_class(settings.fetch_max_wait_ms)  # type: ignore[misc]
     names = settings.topics
     inputs = app.topic(
         names.feedback,

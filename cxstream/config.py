@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     # Engine
     batch_size: int = Field(2000, ge=1, description="events per processing batch")
     batch_within_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")
+    fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=30_000,
+        description="longest the broker may hold a fetch that finds no new data: lower"
+        " means less latency on quiet topics (the outbox) and more idle requests",
+    )
     bucket_seconds: int = Field(900, ge=60, description="event-time bucket size of aggregates")
     retention_days: float = Field(35.0, gt=0, description="how long aggregate buckets are kept")
     dedup_ttl_hours: float = Field(
