@@ -117,7 +117,7 @@ async def _produce(settings: Settings, rate: float, seconds: float) -> dict[str,
     return sent_at
 
 
-def run(rate: float, seconds: float) -> dict[str, float]:
+def run(rate: float, seconds: float) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="cxstream-latency-"))
     uid = uuid.uuid4().hex[:8]
     try:
@@ -150,6 +150,12 @@ def run(rate: float, seconds: float) -> dict[str, float]:
                 latencies = sorted(
                     arrivals.seen[a] - sent_at[a] for a in arrivals.seen if a in sent_at
                 )
+                start = min(sent_at.values(), default=0.0)
+                by_slice: dict[int, list[float]] = {}
+                for a in arrivals.seen:
+                    if a in sent_at:
+                        late = arrivals.seen[a] - sent_at[a]
+                        by_slice.setdefault(int((sent_at[a] - start) // 15), []).append(late)
         if not latencies:
             raise RuntimeError(f"no apology arrived; see {work}")
         return {
@@ -158,6 +164,8 @@ def run(rate: float, seconds: float) -> dict[str, float]:
             "p50_ms": 1000 * statistics.median(latencies),
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
             "max_ms": 1000 * latencies[-1],
+            # Worst latency per 15 s of the run: steady, or growing (the worker falls behind)?
+            "max_ms_per_15s": [round(1000 * max(v)) for _, v in sorted(by_slice.items())],
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -170,7 +178,10 @@ def main() -> None:
     args = parser.parse_args()
     figures = run(args.rate, args.seconds)
     for name, value in figures.items():
-        print(f"{name:10s} {value:10.1f}")
+        if isinstance(value, list):
+            print(f"{name:10s} {value}")
+        else:
+            print(f"{name:10s} {value:10.1f}")
     print(json.dumps(figures))
 
 

@@ -126,9 +126,11 @@ class Settings(BaseSettings):
     profile_ttl_days: float = Field(400.0, gt=0, description="how long customer profiles are kept")
     series: tuple[tuple[Dimension, ...], ...] = DEFAULT_SERIES
     join_hold_s: float = Field(
-        2.0,
+        0.5,
         ge=0,
-        description="longest wall-clock wait for the logistics stream to catch up with feedback",
+        description="longest wall-clock wait for a reference stream (logistics, customers) that"
+        " makes no progress to catch up with feedback; raise it if a stalled logistics feed"
+        " should hold feedback back longer (at the price of latency)",
     )
     join_grace_s: float = Field(
         0.5,
