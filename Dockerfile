@@ -19,5 +19,8 @@ ENV CXSTREAM_DATADIR=/home/cxstream/data \
     CXSTREAM_WEB_PORT=6066 \
     CXSTREAM_RULES_DIR=/etc/cxstream/rules
 EXPOSE 6066
+# Liveness; orchestrators that tell liveness from readiness should use /readyz for the latter.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:6066/healthz', timeout=3)"
 ENTRYPOINT ["cxstream"]
 CMD ["worker"]
