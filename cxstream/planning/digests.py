@@ -7,7 +7,9 @@ that owner's detection checkpoint, so a restarted or rebalanced worker neither s
 digest twice nor skips one. The decision is an :class:`~cxstream.records.ActionRecord`
 of type ``digest`` whose id is derived from the rule and the scheduled time, carrying
 the whole report as of that scheduled time, so a replay of the same events decides the
-same digests as the worker did.
+same digests as the worker did. Below each red country the digest lists that
+country's segments that are red too (by channel, customer segment, carrier), so it
+says where a problem is and not only in which country.
 
 When the watermark jumps over several scheduled times at once (a worker down for two
 days), only the latest is sent: yesterday's morning report is no use today.
@@ -22,7 +24,7 @@ from typing import Protocol
 
 from cxstream.partitioning import partition_for
 from cxstream.records import ActionRecord, action_id
-from cxstream.report.model import Report
+from cxstream.report.model import Report, ReportRow
 from cxstream.rules.base import format_duration
 from cxstream.rules.digest_rules import ReportDigestRule
 from cxstream.rules.ruleset import RuleSet
@@ -104,11 +106,20 @@ class DigestPlanner:
         """The digest action of ``rule`` for the scheduled time ``at``."""
         window = format_duration(rule.window)
         report = await self.reports.build(window, None, as_of=at)
-        if rule.countries:
-            wanted = set(rule.countries)
-            rows = [r for r in report.rows if r.segment.get("country") in wanted]
-            report = report.model_copy(update={"rows": rows})
-        report = report.model_copy(update={"generated_at": at})
+        wanted = set(rule.countries)
+        rows: list[ReportRow] = []
+        for row in report.rows:
+            country = row.segment.get("country")
+            if wanted and country not in wanted:
+                continue
+            rows.append(row)
+            if country is None or set(row.segment) != {"country"} or not _red(row):
+                continue
+            # A red country: the segments of it that are red too, so that the digest
+            # says where (``DE / dhl``), not only that (``DE``).
+            inside = await self.reports.build(window, country, as_of=at)
+            rows += [r for r in inside.rows if r.series != row.series and _red(r)]
+        report = report.model_copy(update={"rows": rows, "generated_at": at})
         receiver = self.rule_set.receiver(rule.receiver)
         channels = receiver.slack_channels
         url = f"{self.report_url}/report?window={window}" if self.report_url else None
@@ -126,3 +137,7 @@ class DigestPlanner:
                 "report": report.model_dump(mode="json"),
             },
         )
+
+
+def _red(row: ReportRow) -> bool:
+    return any(cell.status == "red" for cell in row.cells)

@@ -127,6 +127,7 @@ async def test_the_morning_digest_reaches_slack_once_with_the_red_cells_first(
     sections = [b["text"]["text"] for b in post.args["blocks"] if b["type"] == "section"]
     red = next(text for text in sections if text.startswith("*Red"))
     assert "*DE* · Late-delivery rate" in red
+    assert "*DE / dhl* · Late-delivery rate" in red  # where in DE: the late carrier
     assert all(not text.startswith("*Yellow") for text in sections[: sections.index(red)])
     buttons = [b for b in post.args["blocks"] if b["type"] == "actions"]
     assert buttons[0]["elements"][0]["url"] == "http://cx.test:6066/report?window=1d"

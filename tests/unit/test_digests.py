@@ -49,6 +49,16 @@ def row(country: str, *cells: ReportCell) -> ReportRow:
     )
 
 
+def child(country: str, carrier: str, *cells: ReportCell) -> ReportRow:
+    return ReportRow(
+        series=f"country={country},carrier={carrier}",
+        segment={"country": country, "carrier": carrier},
+        label=f"{country} / {carrier}",
+        level="country+carrier",
+        cells=list(cells),
+    )
+
+
 class FakeReports:
     """Records what was asked; answers with a fixed grid."""
 
@@ -68,7 +78,15 @@ class FakeReports:
             columns=[
                 ReportColumn(kpi="late_rate", title="Late", unit="share", higher_is_worse=True)
             ],
-            rows=[row("DE", cell("green")), row("FR", cell("red")), row("NL", cell("yellow"))],
+            rows=(
+                [row("DE", cell("green")), row("FR", cell("red")), row("NL", cell("yellow"))]
+                if country is None
+                else [
+                    row(country, cell("red")),
+                    child(country, "colissimo", cell("red")),
+                    child(country, "dpd", cell("green")),
+                ]
+            ),
         )
 
 
@@ -88,12 +106,18 @@ async def test_a_digest_is_decided_once_when_the_watermark_passes_its_local_time
     assert [a.type for a in actions] == ["digest"]
     digest = actions[0]
     assert digest.at == MONDAY + timedelta(hours=7)
-    assert reports.asked == [("1d", None, MONDAY + timedelta(hours=7))]
+    # The overview, then the drill-down of the one red country.
+    assert reports.asked == [
+        ("1d", None, MONDAY + timedelta(hours=7)),
+        ("1d", "FR", MONDAY + timedelta(hours=7)),
+    ]
     detail = parse_detail(digest)
     assert isinstance(detail, DigestDetail)
     assert detail.channel == "#cx-leads"
     assert detail.report_url == "http://cx:6066/report?window=1d"
     assert detail.report.generated_at == digest.at  # the same in a replay as in the worker
+    # Red segments of a red country follow it; green ones do not.
+    assert [r.label for r in detail.report.rows] == ["DE", "FR", "FR / colissimo", "NL"]
     again, _ = await planner.due([0], MONDAY + timedelta(hours=9), state)
     assert again == []
 
@@ -127,7 +151,7 @@ async def test_weekdays_countries_and_owner_partition_are_respected() -> None:
     actions, _ = await planner.due([owner], saturday, state)
     assert [a.at.weekday() for a in actions] == [5]
     report = Report.model_validate(actions[0].detail["report"])
-    assert [r.label for r in report.rows] == ["FR"]
+    assert [r.label for r in report.rows] == ["FR", "FR / colissimo"]
 
 
 def test_digest_rules_check_their_receiver() -> None:
