@@ -139,6 +139,9 @@ class LogisticsEvent(_Event):
     channel: Label | None = None
     segment: Label | None = None
     reason: Label | None = None
+    #: Optional (an extension of the contract): the order's value in its currency, sent
+    #: with ``order_placed``; VIP task rules with ``min_order_value`` use it.
+    order_value: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] | None = None
 
     @property
     def key(self) -> str:

@@ -202,6 +202,8 @@ class OrderState:
     carriers: History[str] = field(default_factory=list)
     #: Promised date changes; ``promised_date`` and ``promised_at`` are the newest entry.
     promises: History[date] = field(default_factory=list)
+    #: The order's value, when an event carried one (the first value wins).
+    value: float | None = None
 
     # -- persistence ------------------------------------------------------------------------
     def _plain_carriers(self) -> History[str]:
@@ -268,6 +270,8 @@ class OrderState:
             out["carriers"] = dump_history(self.carriers)
         if not _is_plain(self.promises, self.promised_at, self.promised_date):
             out["promises"] = dump_history(self.promises, date.isoformat)
+        if self.value is not None:
+            out["value"] = self.value
         return to_json(out).decode()
 
     @classmethod
@@ -297,6 +301,9 @@ class OrderState:
         state.promises = (
             load_history(promises, _parse_date) if promises is not None else state._plain_promises()
         )
+        value = get("value")
+        if value is not None:
+            state.value = float(value)
         return state
 
     def as_tuple(self) -> tuple[Any, ...]:
@@ -327,6 +334,7 @@ class OrderState:
             self.predicted_late_flagged,
             tuple(self.carriers),
             tuple(self.promises),
+            self.value,
         )
 
     @classmethod
@@ -352,6 +360,8 @@ class OrderState:
             value = getattr(event, name)
             if value and not getattr(self, name):
                 setattr(self, name, value)
+        if self.value is None and event.order_value is not None:
+            self.value = event.order_value
         if self.first_seen_at is None or ts < self.first_seen_at:
             self.first_seen_at = ts
         # The common cases inline: the first value, and a later one repeating the value

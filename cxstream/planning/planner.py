@@ -340,8 +340,9 @@ class ActionPlanner:
             if profile is not None and profile.contact_opt_out:
                 continue
             segment = self._segment(fb)
+            order_value = fb.order.value if fb.order is not None else None
             for vip in self.rules.vip_task_rules:
-                if not vip.applies(segment, event.score):
+                if not vip.applies(segment, event.score, order_value):
                     continue
                 tasks = self._vip_actions(vip, fb, segment)
                 claim = FeedbackClaim(

@@ -24,7 +24,7 @@ from cxstream.cli import main
 from cxstream.clock import ManualClock
 from cxstream.decoding import Envelope, FileOrigin
 from cxstream.engine import BatchOutcome, Engine, EngineOptions
-from cxstream.events import event_adapter
+from cxstream.events import LogisticsEvent, event_adapter
 from cxstream.memory_store import MemoryStateStore
 from cxstream.notify.payloads import DelayNoticeDetail, VipTaskDetail, parse_as, parse_detail
 from cxstream.orders import OrderState
@@ -632,6 +632,52 @@ async def test_the_vip_predicate(h: Harness) -> None:
     )
     assert {t.customer_id for t in tasks} == {"c-new"}
     assert tasks[0].detail["language"] == "en"
+
+
+async def test_a_large_order_qualifies_for_a_task_when_its_value_is_known() -> None:
+    vip = next(r for r in RULES.vip_task_rules if r.name == "vip-callback")
+    rules = RULES.model_copy(
+        update={
+            "rules": tuple(
+                r.model_copy(update={"min_order_value": 250.0}) if r is vip else r
+                for r in RULES.rules
+            )
+        }
+    )
+    h = Harness(rules)
+    await h.run(
+        [
+            profile(T0 - DAY, customer="c-big", segment="regular"),
+            profile(T0 - DAY, customer="c-small", segment="regular"),
+            profile(T0 - DAY, customer="c-unknown", segment="regular"),
+            placed(T0 - 3 * DAY, order="o-big", customer="c-big", order_value=310.5),
+            placed(T0 - 3 * DAY, order="o-small", customer="c-small", order_value=40.0),
+            placed(T0 - 3 * DAY, order="o-unknown", customer="c-unknown"),
+        ]
+    )
+    tasks = of_type(
+        await h.run(
+            [
+                answer(T0, 2, order="o-big", customer="c-big"),
+                answer(T0, 2, order="o-small", customer="c-small"),
+                answer(T0, 2, order="o-unknown", customer="c-unknown"),
+            ]
+        ),
+        "vip_apology_task",
+    )
+    assert {t.order_id for t in tasks} == {"o-big"}
+
+
+def test_the_order_value_survives_the_state_round_trips() -> None:
+    event = event_adapter.validate_json(json.dumps(placed(T0, order_value=99.9)))
+    assert isinstance(event, LogisticsEvent)
+    state = OrderState("o-1")
+    state.apply(event)
+    assert state.value == 99.9
+    assert OrderState.from_json("o-1", state.to_json()).value == 99.9
+    assert OrderState.from_tuple(state.as_tuple()) == state
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        event_adapter.validate_json(json.dumps(placed(T0, order_value=-1)))
 
 
 async def test_the_segment_is_the_one_the_customer_had_when_answering(h: Harness) -> None:
