@@ -46,7 +46,9 @@ of the answer, else the segment the engine put the answer in) satisfy
 did not opt out. With ``renotify_after_sla`` a reminder is decided with it (same rule,
 ``renotify-1``, ``renotify: true``, ``not_before`` = the SLA), which the dispatcher
 holds until then and skips if the task was acknowledged
-(:mod:`cxstream.planning.tasks`).
+(:mod:`cxstream.planning.tasks`); with ``renotify_every`` too, up to ``max_reminders``
+of them (``renotify-k``, ``not_before`` = the SLA plus ``k - 1`` periods), each skipped
+once the task is acknowledged.
 
 Delay notices and apologies decided in the country's quiet hours carry ``not_before``
 (UTC), the end of the quiet hours; they are never dropped. No action holds an email
@@ -475,10 +477,19 @@ class ActionPlanner:
         )
         if not rule.renotify_after_sla:
             return [task]
-        reminder = task.model_copy(
-            update={
-                "action_id": action_id(rule.name, subject, RENOTIFY_WINDOW),
-                "detail": {**detail, "renotify": True, "not_before": _utc(sla_due)},
-            }
-        )
-        return [task, reminder]
+        every = rule.renotify_every
+        count = rule.max_reminders if every is not None else 1
+        reminders = [
+            task.model_copy(
+                update={
+                    "action_id": action_id(rule.name, subject, f"renotify-{k}"),
+                    "detail": {
+                        **detail,
+                        "renotify": True,
+                        "not_before": _utc(sla_due + (k - 1) * every if every else sla_due),
+                    },
+                }
+            )
+            for k in range(1, count + 1)
+        ]
+        return [task, *reminders]

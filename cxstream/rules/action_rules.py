@@ -246,6 +246,9 @@ class VipTaskRule(RulesModel):
     renotify_every: Duration | None = Field(
         None, description="keep reminding this often after the SLA (unset: remind once)"
     )
+    max_reminders: int = Field(
+        6, ge=1, le=100, description="with renotify_every: reminders at most (the first at the SLA)"
+    )
     ticket_webhook: Name | None = Field(
         None, description="receiver with a webhook config that opens a ticket"
     )

@@ -235,11 +235,12 @@ async def test_two_workers_answering_for_one_customer_decide_one_apology(
         await b.close()
 
 
-async def test_a_vip_gets_one_task_and_reminder(worker: Worker) -> None:
+async def test_a_vip_gets_one_task_and_its_reminders(worker: Worker) -> None:
     await worker.run([profile("c-v", segment="vip")])
     batch = [answer(T0, 0, "o-v", "c-v", reasons=["app_crash"])]
     first = await worker.run(batch, commit=False)
-    assert [a.type for a in first] == ["apology_email", "vip_apology_task", "vip_apology_task"]
+    # The task, and the shipped rule's three reminders (at the SLA, then every 2h).
+    assert [a.type for a in first] == ["apology_email"] + ["vip_apology_task"] * 4
     assert first[0].detail["voucher"] == "SORRY-000"
     assert await worker.run(batch) == first
     assert await worker.run([answer(T0 + DAY, 1, "o-v", "c-v")]) == []

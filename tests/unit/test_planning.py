@@ -575,10 +575,19 @@ async def test_an_unhappy_vip_gets_a_task_and_a_reminder(h: Harness) -> None:
     )
     at = T0 + 2 * DAY
     actions = await h.run([answer(at, 2, reasons=["delivery_late", "delivery_damaged"])])
-    assert [a.type for a in actions] == ["apology_email", "vip_apology_task", "vip_apology_task"]
-    task, reminder = of_type(actions, "vip_apology_task")
+    # The shipped rule: SLA 4h, then a reminder every 2h, three at most.
+    assert [a.type for a in actions] == ["apology_email"] + ["vip_apology_task"] * 4
+    task, reminder, *later = of_type(actions, "vip_apology_task")
     assert task.action_id == action_id("vip-callback", "order:o-1")
     assert reminder.action_id == action_id("vip-callback", "order:o-1", "renotify-1")
+    assert [r.action_id for r in later] == [
+        action_id("vip-callback", "order:o-1", f"renotify-{k}") for k in (2, 3)
+    ]
+    assert [r.detail["not_before"] for r in later] == [
+        (at + 6 * H).isoformat(),
+        (at + 8 * H).isoformat(),
+    ]
+    assert all(r.detail["task_id"] == task.action_id for r in later)
     assert task.at == reminder.at == at
     detail = task.detail
     assert detail["receiver"] == "support-leads"
@@ -684,7 +693,7 @@ async def test_the_segment_is_the_one_the_customer_had_when_answering(h: Harness
     await h.run([profile(T0 - DAY, segment="regular"), profile(T0 + DAY, segment="vip")])
     assert of_type(await h.run([answer(T0, 1)]), "vip_apology_task") == []
     tasks = of_type(await h.run([answer(T0 + 2 * DAY, 1, order="o-2")]), "vip_apology_task")
-    assert len(tasks) == 2
+    assert len(tasks) == 4  # the task and its three reminders
 
 
 async def test_english_suggestions_name_the_delay_and_the_exception() -> None:
@@ -726,8 +735,7 @@ async def test_a_mixed_batch_run_again_decides_the_same_actions(h: Harness) -> N
         "apology_email",
         "delay_notice",
         "delay_notice",
-        "vip_apology_task",
-        "vip_apology_task",
+        *["vip_apology_task"] * 4,
     ]
     again = await h.run(batch, commit=False)
     assert again == first
