@@ -23,10 +23,10 @@ import redis.asyncio as aioredis
 from pydantic_core import to_json
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
-from redis.exceptions import NoScriptError
 
 from cxstream.config import Settings
 from cxstream.keys import KeyLayout
+from cxstream.redis_scripts import ScriptPipeline
 from cxstream.store import Counters, StateChanges, StateRequest, StateSnapshot
 
 __all__ = ["RedisStateStore", "connect_redis"]
@@ -251,7 +251,15 @@ class RedisStateStore:
         self.order_ttl_s = order_ttl_s
         self.profile_ttl_s = profile_ttl_s
         self.round_trips = 0
-        self._shas: dict[str, str] = {}
+        self._runner = ScriptPipeline(
+            client,
+            {
+                "commit": _COMMIT_PARTITION,
+                "series": _APPLY_SERIES,
+                "series_groups": _APPLY_SERIES_GROUPS,
+                "read": _READ_BUCKETS,
+            },
+        )
         self._known_series: set[str] = set()
         self._done: dict[int, list[tuple[int, str]]] = defaultdict(list)
 
@@ -326,32 +334,13 @@ class RedisStateStore:
 
     async def _scripts(self) -> dict[str, str]:
         """SHA1 of each script, loaded once (and again after Redis lost them)."""
-        if not self._shas:
-            self._shas = {
-                "commit": await self.client.script_load(_COMMIT_PARTITION),
-                "series": await self.client.script_load(_APPLY_SERIES),
-                "series_groups": await self.client.script_load(_APPLY_SERIES_GROUPS),
-                "read": await self.client.script_load(_READ_BUCKETS),
-            }
-        return self._shas
+        return await self._runner.shas()
 
     async def _execute(self, fill: Callable[[Any, dict[str, str]], None]) -> list[Any]:
-        """Run one pipeline built by ``fill(pipe, shas)``; reload the scripts once if Redis
-        restarted without them (every script here may safely run twice)."""
-        for attempt in range(2):
-            shas = await self._scripts()
-            pipe = self.client.pipeline(transaction=False)
-            fill(pipe, shas)
-            try:
-                results: list[Any] = await pipe.execute()
-            except NoScriptError:
-                self._shas = {}
-                if attempt:
-                    raise
-                continue
-            self.round_trips += 1
-            return results
-        raise AssertionError("unreachable")
+        """Run one pipeline built by ``fill(pipe, shas)`` (see :class:`ScriptPipeline`)."""
+        results = await self._runner.execute(fill)
+        self.round_trips += 1
+        return results
 
     async def _commit(self, changes: StateChanges) -> dict[int, int]:
         calls: list[list[Any]] = []

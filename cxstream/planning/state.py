@@ -59,12 +59,12 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError
 
 from cxstream.config import Settings
 from cxstream.keys import KeyLayout
 from cxstream.memory_store import MemoryStateStore
 from cxstream.records import ActionRecord
+from cxstream.redis_scripts import ScriptPipeline
 from cxstream.rules.ruleset import VoucherPool
 
 __all__ = [
@@ -392,7 +392,7 @@ class RedisPlannerState:
         self.keys = PlannerKeys(key_prefix)
         self.record_ttl_s = max(1, int(record_ttl.total_seconds()))
         self.round_trips = 0
-        self._shas: dict[str, str] = {}
+        self._runner = ScriptPipeline(client, _SCRIPTS)
         self._synced: dict[str, tuple[str, ...]] = {}
 
     @classmethod
@@ -416,24 +416,14 @@ class RedisPlannerState:
         (every script here may safely run twice)."""
         if not calls:
             return []
-        for attempt in range(2):
-            if not self._shas:
-                self._shas = {
-                    name: await self.client.script_load(body) for name, body in _SCRIPTS.items()
-                }
-            pipe = self.client.pipeline(transaction=False)
+
+        def fill(pipe: Any, shas: dict[str, str]) -> None:
             for name, keys, args in calls:
-                pipe.execute_command("EVALSHA", self._shas[name], len(keys), *keys, *args)
-            try:
-                results: list[Any] = await pipe.execute()
-            except NoScriptError:
-                self._shas = {}
-                if attempt:
-                    raise
-                continue
-            self.round_trips += 1
-            return results
-        raise AssertionError("unreachable")
+                pipe.execute_command("EVALSHA", shas[name], len(keys), *keys, *args)
+
+        results = await self._runner.execute(fill)
+        self.round_trips += 1
+        return results
 
     async def notices(
         self, wanted: Sequence[tuple[str, str, int]]

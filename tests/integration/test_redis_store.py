@@ -354,3 +354,24 @@ async def test_state_spreads_over_every_primary_of_a_cluster(
     per_node = [int(await client.dbsize(target_nodes=node)) for node in client.get_primaries()]
     assert len(per_node) == 3
     assert all(n > 0 for n in per_node), per_node
+
+
+async def test_scripts_lost_by_redis_are_loaded_again(
+    events: list[Envelope], redis_url: str
+) -> None:
+    """A Redis that restarted without its scripts (or a promoted replica) answers
+    NOSCRIPT: the batch is sent again after a reload and counts once."""
+    settings = Settings(
+        redis_url=redis_url, key_prefix=f"t{uuid.uuid4().hex[:12]}", partitions=PARTITIONS
+    )
+    store = RedisStateStore.from_settings(settings)
+    try:
+        engine = Engine(store, EngineOptions.from_settings(settings))
+        batches = cut(events, *range(500, len(events), 500))
+        for n, batch in enumerate(batches):
+            if n % 2:
+                await store.client.script_flush()
+            await engine.process(batch)
+        assert await figures_of(store, settings) == await clean_figures(events, settings)
+    finally:
+        await store.close()
