@@ -23,6 +23,7 @@ __all__ = [
     "Envelope",
     "EventDecoder",
     "FileOrigin",
+    "HttpOrigin",
     "KafkaOrigin",
     "Origin",
     "Rejected",
@@ -68,7 +69,30 @@ class FileOrigin:
         return {"file": self.file, "line": self.line}
 
 
-Origin = KafkaOrigin | FileOrigin
+@dataclass(frozen=True, slots=True)
+class HttpOrigin:
+    """Where an event posted to the HTTP ingestion came from: the request and the
+    event's place in its body."""
+
+    endpoint: str
+    client: str
+    request_id: str
+    index: int
+
+    @property
+    def stream(self) -> str:
+        return f"http:{self.endpoint}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "client": self.client,
+            "request_id": self.request_id,
+            "index": self.index,
+        }
+
+
+Origin = KafkaOrigin | FileOrigin | HttpOrigin
 
 
 @dataclass(frozen=True, slots=True)

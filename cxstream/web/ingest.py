@@ -16,7 +16,8 @@ Otherwise each event is decoded by the engine's own :class:`~cxstream.decoding.E
 Accepted events are written, byte for byte as the client sent them, to their topic with
 the contract's key (:func:`cxstream.producing.route`); rejected ones go to the
 dead-letter topic as :class:`~cxstream.decoding.DeadLetter` records whose origin is the
-request (:class:`HttpOrigin`: endpoint, client name, request id, index in the array).
+request (:class:`~cxstream.decoding.HttpOrigin`: endpoint, client name, request id, index in
+the array).
 The answer (200) lists every event's outcome, and is only given once the broker has
 acknowledged every record; if it does not in time, the answer is 503 and the client
 retries (the engine counts each ``event_id`` once).
@@ -32,8 +33,7 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal, cast
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -41,7 +41,7 @@ from pydantic import BaseModel, Field
 
 from cxstream.clock import Clock
 from cxstream.config import Settings
-from cxstream.decoding import DeadLetter, EventDecoder, Origin, Rejected
+from cxstream.decoding import DeadLetter, EventDecoder, HttpOrigin, Rejected
 from cxstream.events import CustomerEvent, FeedbackEvent, LogisticsEvent
 from cxstream.metrics import Metrics
 from cxstream.producing import route
@@ -52,7 +52,6 @@ from cxstream.web.sinks import EventSink
 __all__ = [
     "ENDPOINTS",
     "AcceptedEvent",
-    "HttpOrigin",
     "IngestResponse",
     "IngestService",
     "Problem",
@@ -72,28 +71,6 @@ _MODELS: Final[dict[str, type[BaseModel]]] = {
 }
 _WHITESPACE_CHARS = " \t\n\r"
 _WHITESPACE = re.compile(f"[{_WHITESPACE_CHARS}]*")
-
-
-@dataclass(frozen=True, slots=True)
-class HttpOrigin:
-    """Where an ingested event came from: the request and its place in the body."""
-
-    endpoint: str
-    client: str
-    request_id: str
-    index: int
-
-    @property
-    def stream(self) -> str:
-        return f"http:{self.endpoint}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "endpoint": self.endpoint,
-            "client": self.client,
-            "request_id": self.request_id,
-            "index": self.index,
-        }
 
 
 class AcceptedEvent(BaseModel):
@@ -320,7 +297,7 @@ class IngestService:
                 kept = decoded.raw if isinstance(decoded, Rejected) else raw  # maybe truncated
                 # DeadLetter only uses its origin's ``as_dict()``; decoding.Origin does not
                 # list the HTTP origin, hence the cast.
-                letters.append(DeadLetter(kept, cast(Origin, origin), target))
+                letters.append(DeadLetter(kept, origin, target))
                 results.append(RejectedEvent(index=index, reason=target))
             elif not isinstance(decoded, Rejected):
                 topic, key = target
