@@ -20,9 +20,11 @@ carries ``successes`` and ``trials``, so that a volume-aware detector (see
 - ``predicted_late_rate``: predicted_late / shipped;
 - ``exception_rate``: exceptions / shipped;
 - ``mean_delay_days``: delay_days / delivered_late;
-- ``refund_days``: refund_hours / refunds_timed / 24.
+- ``refund_days``: refund_hours / refunds_timed / 24;
+- ``response_rate``: responses / delivered (a counted rate: answers come days after
+  their delivery, so the two counts of one window are not the same orders).
 
-For all but NPS a higher value is worse.
+For all but NPS and the response rate a higher value is worse.
 
 NPS is given in points (-100 to 100), as the headline figures show it. It is a
 difference of two shares, not a proportion, so it has no successes/trials; its
@@ -217,6 +219,14 @@ _DEFINITIONS: tuple[Kpi, ...] = (
         scale=1.0 / 24.0,
         unit="days",
         description="mean days from a return's receipt to its refund",
+    ),
+    Kpi(
+        "response_rate",
+        "responses",
+        "delivered",
+        higher_is_worse=False,
+        counted=True,
+        description="survey answers per delivered order (both counted in the window)",
     ),
 )
 _BY_NAME: dict[str, Kpi] = {kpi.name: kpi for kpi in _DEFINITIONS}

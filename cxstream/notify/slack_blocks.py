@@ -59,6 +59,7 @@ _KPI_LABELS = {
     "effort_mean": "Customer effort",
     "mean_delay_days": "Mean delay",
     "refund_days": "Refund time",
+    "response_rate": "Response rate",
 }
 _PLAIN_KPIS = {"nps", "effort_mean", "mean_delay_days", "refund_days"}
 _DAYS_KPIS = {"mean_delay_days", "refund_days"}

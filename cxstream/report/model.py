@@ -76,6 +76,7 @@ _TITLES: dict[str, str] = {
     "exception_rate": "Delivery exceptions",
     "mean_delay_days": "Mean delay",
     "refund_days": "Refund time",
+    "response_rate": "Response rate",
 }
 
 

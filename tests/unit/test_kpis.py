@@ -19,6 +19,7 @@ from cxstream.kpis import (
     parse_kpi,
     reason_share,
 )
+from cxstream.rules.kpi_rules import KpiAlertRule
 
 #: One window of one segment: 20 answers, 40 shipped and 30 delivered orders.
 COUNTERS: dict[str, float] = {
@@ -60,6 +61,7 @@ EXPECTED: dict[str, tuple[float, int, int | None, int | None]] = {
     "exception_rate": (0.1, 40, 4, 40),
     "mean_delay_days": (2.5, 6, None, None),  # 15 / 6
     "refund_days": (1.25, 2, None, None),  # 60 h / 2 / 24
+    "response_rate": (20 / 30, 30, 20, 30),  # 20 answers / 30 deliveries, a counted rate
     "reason_share:delivery_late": (0.2, 20, 4, 20),
     "reason_share:price": (0.1, 20, 2, 20),
 }
@@ -80,9 +82,10 @@ def test_a_counted_rate_above_one_is_a_plain_value() -> None:
     assert (kpi.value, kpi.successes, kpi.trials) == (1.4, None, None)
 
 
-def test_only_nps_is_better_when_higher() -> None:
+def test_only_nps_and_the_response_rate_are_better_when_higher() -> None:
     kpis = compute_kpis(COUNTERS)
-    assert [name for name, kpi in kpis.items() if not kpi.higher_is_worse] == ["nps"]
+    better = [name for name, kpi in kpis.items() if not kpi.higher_is_worse]
+    assert better == ["nps", "response_rate"]
 
 
 def test_nps_is_in_points_and_can_be_negative() -> None:
@@ -169,3 +172,18 @@ def test_unknown_names_are_rejected_readably(name: str, fragments: list[str]) ->
 def test_unknown_names_are_rejected_before_anything_is_computed() -> None:
     with pytest.raises(UnknownKpiError, match="late_ratio"):
         compute_kpis(COUNTERS, ["nps", "late_ratio"])
+
+
+def test_the_response_rate_is_answers_per_delivery_and_better_when_higher() -> None:
+    (kpi,) = compute_kpis({"delivered": 200, "responses": 50}, ["response_rate"]).values()
+    assert (kpi.value, kpi.successes, kpi.trials, kpi.higher_is_worse) == (0.25, 50, 200, False)
+    rule = KpiAlertRule.model_validate(
+        {
+            "type": "kpi_alert",
+            "name": "response-rate",
+            "kpi": "response_rate",
+            "windows": ["1d"],
+            "expectations": [{"target": 0.25, "yellow_at": 0.18, "red_at": 0.12}],
+        }
+    )
+    assert [rule.expectation_status({}, v) for v in (0.3, 0.15, 0.1)] == ["green", "yellow", "red"]
