@@ -14,27 +14,13 @@ from typing import Any
 
 import click
 
+from cxstream.cli_common import CONFIG_OPTION, settings_from
 from cxstream.cli_report import report_command
 from cxstream.cli_rules import rules, silence
 from cxstream.cli_tasks import tasks
-from cxstream.config import Settings, load_settings
+from cxstream.config import Settings
 
 __all__ = ["main"]
-
-_CONFIG_OPTION = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="YAML, JSON or TOML settings file (environment variables CXSTREAM_* win over it).",
-)
-
-
-def _settings(config_file: Path | None, **overrides: Any) -> Settings:
-    try:
-        return load_settings(config_file, **{k: v for k, v in overrides.items() if v is not None})
-    except Exception as exc:
-        raise click.ClickException(f"invalid configuration: {exc}") from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,14 +34,14 @@ def main() -> None:
 
 
 @main.command()
-@_CONFIG_OPTION
+@CONFIG_OPTION
 def config(config_file: Path | None) -> None:
     """Print the effective settings (secrets masked)."""
-    click.echo(json.dumps(_settings(config_file).redacted(), indent=2))
+    click.echo(json.dumps(settings_from(config_file).redacted(), indent=2))
 
 
 @main.command()
-@_CONFIG_OPTION
+@CONFIG_OPTION
 def worker(config_file: Path | None) -> None:
     """Run the Faust worker against the configured Kafka and Redis."""
     import faust
@@ -65,7 +51,7 @@ def worker(config_file: Path | None) -> None:
     from cxstream.producing import ensure_topics
     from cxstream.rules import RulesError
 
-    settings = _settings(config_file)
+    settings = settings_from(config_file)
     configure_logging(settings.log_level)
     try:
         app = create_app(settings)
@@ -79,13 +65,13 @@ def worker(config_file: Path | None) -> None:
 
 
 @main.command()
-@_CONFIG_OPTION
+@CONFIG_OPTION
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def produce(config_file: Path | None, files: tuple[Path, ...]) -> None:
     """Send JSONL event FILES (gzip accepted) to their topics, keyed per the contract."""
     from cxstream.producing import produce_files
 
-    settings = _settings(config_file)
+    settings = settings_from(config_file)
     result = asyncio.run(produce_files(files, settings))
     for topic, count in sorted(result.sent.items()):
         click.echo(f"{topic}: {count}")
@@ -140,7 +126,7 @@ async def _replay_store(kind: str, settings: Settings) -> AsyncIterator[Any]:
 
 
 @main.command()
-@_CONFIG_OPTION
+@CONFIG_OPTION
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option(
@@ -187,7 +173,7 @@ def replay(
     from cxstream.replay import Replayer
     from cxstream.rules import RulesError
 
-    settings = _settings(config_file)
+    settings = settings_from(config_file)
     if rules_dir is not None:
         settings = settings.model_copy(update={"rules_dir": rules_dir})
     try:
@@ -280,7 +266,7 @@ def _replay_delivery(settings: Settings, state: Any, rule_set: Any, out: Path) -
 
 
 @main.command()
-@_CONFIG_OPTION
+@CONFIG_OPTION
 @click.option("--days", type=click.IntRange(1, 60), default=14, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option(
@@ -295,7 +281,7 @@ def demo(config_file: Path | None, days: int, seed: int, rate: float, follow: bo
     """Start an embedded broker, Redis and worker, feed a generated stream, show live figures."""
     from cxstream.demo import run_demo
 
-    sys.exit(run_demo(_settings(config_file), days=days, seed=seed, rate=rate, follow=follow))
+    sys.exit(run_demo(settings_from(config_file), days=days, seed=seed, rate=rate, follow=follow))
 
 
 @main.command()

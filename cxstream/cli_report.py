@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cxstream.cli_common import CONFIG_OPTION, settings_from
 from cxstream.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
@@ -59,13 +60,7 @@ def _render(report: Report, fmt: str) -> bytes:
 
 
 @click.command("report")
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="YAML, JSON or TOML settings file (environment variables CXSTREAM_* win over it).",
-)
+@CONFIG_OPTION
 @click.option(
     "--format",
     "fmt",
@@ -108,7 +103,6 @@ def report_command(
 ) -> None:
     """Write the traffic-light report: every KPI per country (or per segment of --country),
     green/yellow/red against the local expectations, with trends and alerts."""
-    from cxstream.config import load_settings
     from cxstream.report.build import ReportBuilder
     from cxstream.report.sources import ReplayOutputSource, StoreReportSource
 
@@ -124,10 +118,7 @@ def report_command(
     needs_settings = rules_dir is None or (given is None and replay_dir is None)
     settings = None
     if needs_settings:
-        try:
-            settings = load_settings(config_file)
-        except Exception as exc:
-            raise click.ClickException(f"invalid configuration: {exc}") from exc
+        settings = settings_from(config_file)
     rule_set = _load_rules(rules_dir or (settings.rules_dir if settings is not None else None))
 
     async def run() -> Report:

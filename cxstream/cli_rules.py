@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from cxstream.cli_common import CONFIG_OPTION, settings_from
 from cxstream.clock import Clock, SystemClock
-from cxstream.config import load_settings
 
 if TYPE_CHECKING:
     from cxstream.rules.silences import Silence, SilenceStore
@@ -29,14 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["rules", "silence"]
 
 _T = TypeVar("_T")
-
-_CONFIG_OPTION = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="YAML, JSON or TOML settings file (environment variables CXSTREAM_* win over it).",
-)
 
 
 @click.group()
@@ -111,10 +103,7 @@ def _with_store(
         return asyncio.run(action(given))
     from cxstream.rules.silences import RedisSilenceStore
 
-    try:
-        settings = load_settings(config_file)
-    except Exception as exc:
-        raise click.ClickException(f"invalid configuration: {exc}") from exc
+    settings = settings_from(config_file)
 
     async def run() -> _T:
         store = RedisSilenceStore.from_settings(settings)
@@ -140,7 +129,7 @@ def silence() -> None:
 
 
 @silence.command("add")
-@_CONFIG_OPTION
+@CONFIG_OPTION
 @click.option(
     "--matcher",
     "matchers",
@@ -180,7 +169,7 @@ def silence_add(
 
 
 @silence.command("list")
-@_CONFIG_OPTION
+@CONFIG_OPTION
 @click.option("--expired", is_flag=True, help="also list expired silences")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 @click.pass_context
@@ -206,7 +195,7 @@ def silence_list(
 
 
 @silence.command("expire")
-@_CONFIG_OPTION
+@CONFIG_OPTION
 @click.argument("silence_id")
 @click.pass_context
 def silence_expire(ctx: click.Context, config_file: Path | None, silence_id: str) -> None:

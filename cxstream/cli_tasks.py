@@ -18,21 +18,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from cxstream.cli_common import CONFIG_OPTION, settings_from
 from cxstream.clock import Clock, SystemClock
-from cxstream.config import load_settings
 
 if TYPE_CHECKING:
     from cxstream.planning.tasks import Acknowledgement, TaskAcknowledgements
 
 __all__ = ["tasks"]
-
-_CONFIG_OPTION = click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="YAML, JSON or TOML settings file (environment variables CXSTREAM_* win over it).",
-)
 
 
 def _default_user() -> str:
@@ -48,7 +40,7 @@ def tasks() -> None:
 
 
 @tasks.command("ack")
-@_CONFIG_OPTION
+@CONFIG_OPTION
 @click.argument("action_id")
 @click.option("--by", "by", default=None, help="who handled the task (default: the OS user)")
 @click.pass_context
@@ -74,10 +66,7 @@ def ack(ctx: click.Context, config_file: Path | None, action_id: str, by: str | 
         else:
             from cxstream.planning.tasks import RedisTaskAcknowledgements
 
-            try:
-                settings = load_settings(config_file)
-            except Exception as exc:
-                raise click.ClickException(f"invalid configuration: {exc}") from exc
+            settings = settings_from(config_file)
 
             async def with_redis() -> tuple[Acknowledgement, bool]:
                 store = RedisTaskAcknowledgements.from_settings(settings)
