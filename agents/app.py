@@ -34,7 +34,7 @@ from cxstream.firing import RedisFiringAlerts
 from cxstream.metrics import Metrics
 from cxstream.planning import RedisTaskAcknowledgements
 from cxstream.producing import kafka_client_options
-from cxstream.records import ActionRecord, AlertRecord
+from cxstream.records import ActionRecord, AlertRecord, CorrectionRecord
 from cxstream.redis_store import RedisStateStore
 from cxstream.report.build import ReportBuilder
 from cxstream.report.html import render_html
@@ -47,6 +47,7 @@ from cxstream.web.health import CallableCheck
 from cxstream.web.server import WebServer
 from cxstream.web.sinks import AIOKafkaEventSink
 
+from .delivery import run_delivery
 from .detection import DetectionLoop
 from .runtime import IngestRuntime
 from .transport import consumer_class
@@ -112,6 +113,7 @@ def create_app(settings: Settings) -> faust.App:
     alerts_topic = app.topic(names.alerts, key_type=bytes, value_type=bytes)
     actions_topic = app.topic(names.actions, key_type=bytes, value_type=bytes)
     actions_deadletter = app.topic(names.actions_deadletter, key_type=bytes, value_type=bytes)
+    corrections_topic = app.topic(names.corrections, key_type=bytes, value_type=bytes)
     reference_topics = {names.logistics, names.customers}
     input_topics = {names.feedback, names.logistics, names.customers}
     state: dict[str, Any] = {}
@@ -138,10 +140,12 @@ def create_app(settings: Settings) -> faust.App:
         metrics.event_out(names.deadletter, len(letters))
 
     async def publish_alerts(
-        records: Sequence[AlertRecord], actions: Sequence[ActionRecord]
+        records: Sequence[AlertRecord],
+        actions: Sequence[ActionRecord],
+        corrections: Sequence[CorrectionRecord] = (),
     ) -> None:
-        """Send alert lines keyed by alert id and actions keyed by action id, and wait until
-        the broker has all of them."""
+        """Send alert lines keyed by alert id, actions keyed by action id and corrections
+        keyed by correction id, and wait until the broker has all of them."""
         futures = [
             await alerts_topic.send(key=r.alert_id.encode(), value=r.to_json().encode())
             for r in records
@@ -150,9 +154,14 @@ def create_app(settings: Settings) -> faust.App:
             await actions_topic.send(key=a.action_id.encode(), value=a.to_json().encode())
             for a in actions
         ]
+        futures += [
+            await corrections_topic.send(key=c.correction_id.encode(), value=c.to_json().encode())
+            for c in corrections
+        ]
         await asyncio.gather(*futures)
         metrics.event_out(names.alerts, len(records))
         metrics.event_out(names.actions, len(actions))
+        metrics.event_out(names.corrections, len(corrections))
 
     async def send_action_deadletter(action: ActionRecord, record: dict[str, Any]) -> None:
         await (
@@ -217,6 +226,7 @@ def create_app(settings: Settings) -> faust.App:
                 backoff=rt.backoff,
                 firing=firing,
                 metrics=metrics,
+                on_watermark=engine.observe_watermark,
             )
         return rt
 
@@ -311,26 +321,27 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(actions_topic, name="cxstream-deliver", concurrency=1)
     async def deliver(stream: Any) -> None:
-        """Deliver each decided action from the outbox; the offset is committed once its
-        delivery is settled (sent, held for later, skipped, or dead-lettered)."""
-        async for event in stream.events():
+        """Deliver the decided actions from the outbox, several at a time (see
+        :mod:`agents.delivery`); an offset is committed once its delivery is settled
+        (sent, held for later, skipped, or dead-lettered)."""
+
+        async def reject(event: Any, error: ValueError) -> None:
             raw = event.message.value or b""
-            try:
-                action = ActionRecord.model_validate_json(raw)
-            except ValueError as error:
-                log.error("unreadable action: %s", error, extra={"stage": "delivery"})
-                await (
-                    await actions_deadletter.send(
-                        key=event.message.key,
-                        value=json.dumps(
-                            {"error": str(error), "raw": raw.decode("utf-8", "replace")}
-                        ).encode(),
-                    )
+            log.error("unreadable action: %s", error, extra={"stage": "delivery"})
+            await (
+                await actions_deadletter.send(
+                    key=event.message.key,
+                    value=json.dumps(
+                        {"error": str(error), "raw": raw.decode("utf-8", "replace")}
+                    ).encode(),
                 )
-                metrics.event_out(names.actions_deadletter)
-                metrics.deadlettered("action", "unreadable action")
-                continue
-            await delivery().handle(action)
+            )
+            metrics.event_out(names.actions_deadletter)
+            metrics.deadlettered("action", "unreadable action")
+
+        await run_delivery(
+            stream, delivery().handle, reject, concurrency=settings.dispatch.concurrency
+        )
 
     @app.timer(interval=1.0)
     async def release_scheduled() -> None:
@@ -348,6 +359,7 @@ def create_app(settings: Settings) -> faust.App:
             body["held"] = runtime().aligner.held
             body["redis_round_trips"] = state["store"].round_trips
             body["alerts_published"] = detection().alerts_published
+            body["corrections_published"] = detection().corrections_published
             body["actions_published"] = detection().actions_published
             body["deliveries"] = dict(delivery().counts)
             body["windows_closed"] = detection().stage.windows_closed

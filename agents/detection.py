@@ -26,7 +26,7 @@ from datetime import datetime
 from cxstream.detect_stage import DetectionStage
 from cxstream.firing import FiringAlerts
 from cxstream.metrics import Metrics
-from cxstream.records import ActionRecord, AlertRecord
+from cxstream.records import ActionRecord, AlertRecord, CorrectionRecord
 from cxstream.retry import Backoff, retry_forever
 from cxstream.watermarks import WatermarkStore, as_datetime
 
@@ -34,9 +34,11 @@ __all__ = ["DetectionLoop"]
 
 log = logging.getLogger("cxstream.detection")
 
-#: Publishes alert lines and decided actions (to the outbox) and returns once the broker
-#: has them all.
-PublishAlerts = Callable[[Sequence[AlertRecord], Sequence[ActionRecord]], Awaitable[None]]
+#: Publishes alert lines, decided actions (to the outbox) and corrections, and returns
+#: once the broker has them all.
+PublishAlerts = Callable[
+    [Sequence[AlertRecord], Sequence[ActionRecord], Sequence[CorrectionRecord]], Awaitable[None]
+]
 #: Whether an input stream (``topic/partition``) has been read to its end and nothing of
 #: it is held back.
 CaughtUp = Callable[[str], bool]
@@ -56,8 +58,11 @@ class DetectionLoop:
         backoff: Backoff,
         firing: FiringAlerts | None = None,
         metrics: Metrics | None = None,
+        on_watermark: Callable[[float], None] | None = None,
     ) -> None:
         self.stage = stage
+        #: Told every watermark read (the engine recognises late events by it).
+        self.on_watermark = on_watermark
         self.watermarks = watermarks
         self.publish = publish
         self.streams = sorted(set(streams))
@@ -67,6 +72,7 @@ class DetectionLoop:
         self.metrics = metrics if metrics is not None else Metrics()
         self.alerts_published = 0
         self.actions_published = 0
+        self.corrections_published = 0
         self.retries = 0
         self._lock = asyncio.Lock()
         self._assigned: set[str] = set()
@@ -106,22 +112,36 @@ class DetectionLoop:
             mark = marks.watermark()
             if mark is None:
                 return
+            if self.on_watermark is not None:
+                self.on_watermark(mark)
             with self.metrics.timed("detection"):
                 await self._advance(as_datetime(mark))
 
     async def _advance(self, mark: datetime) -> None:
         """Close the windows up to ``mark``, publish what they decided, checkpoint."""
         decided = await self.stage.advance(mark)
-        records, actions = decided.alerts, decided.actions
-        if records or actions:
+        records, actions, corrections = decided.alerts, decided.actions, decided.corrections
+        if records or actions or corrections:
             await retry_forever(
-                lambda: self.publish(records, actions),
+                lambda: self.publish(records, actions, corrections),
                 self.backoff,
                 what="alert publish",
                 on_retry=self._count_retry,
             )
             self.alerts_published += len(records)
             self.actions_published += len(actions)
+            self.corrections_published += len(corrections)
+            for correction in corrections:
+                log.info(
+                    "correction %s %s %s %s -> %s (%d late events)",
+                    correction.kpi,
+                    correction.segment,
+                    correction.window_start.isoformat(),
+                    correction.previous,
+                    correction.value,
+                    correction.late_events,
+                    extra={"stage": "detection"},
+                )
             self.metrics.actions_decided(a.type for a in actions)
             if records and self.firing is not None:
                 firing = self.firing

@@ -229,7 +229,7 @@ def replay(
         f"events read {summary['events_read']}, accepted {summary['accepted']}, "
         f"duplicates {summary['duplicates']}, rejected {summary['rejected']}, "
         f"segments {summary['segments']}, alerts {summary['alerts']}, "
-        f"actions {summary['actions']}, "
+        f"actions {summary['actions']}, corrections {summary['corrections']}, "
         f"{summary['events_per_s']:.0f} events/s"
     )
 

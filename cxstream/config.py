@@ -71,6 +71,7 @@ class TopicNames(BaseModel):
     alerts: str = "cx.alerts"
     actions: str = "cx.actions"
     actions_deadletter: str = "cx.actions.deadletter"
+    corrections: str = "cx.corrections"
 
     def for_kind(self, kind: str) -> str:
         return {"feedback": self.feedback, "logistics": self.logistics, "customer": self.customers}[

@@ -46,11 +46,13 @@ from urllib.parse import urlencode
 from cxstream.alerting import AlertCondition, AlertingConfig, AlertTracker
 from cxstream.checkpoints import CheckpointStore, owner_of
 from cxstream.config import Dimension
+from cxstream.corrections import affected_windows, corrections_of
 from cxstream.detection import Detection, DetectionConfig, SeriesMonitor
 from cxstream.detectors.base import p_to_score
 from cxstream.drilldown import KpiPoint, explain, is_child
 from cxstream.kpis import compute_kpis, parse_kpi
-from cxstream.records import ActionRecord, AlertRecord
+from cxstream.late_events import LateEvent
+from cxstream.records import ActionRecord, AlertRecord, CorrectionRecord
 from cxstream.rules.base import format_duration
 from cxstream.rules.kpi_rules import FixedThreshold, KpiAlertRule
 from cxstream.rules.routing import Router
@@ -58,7 +60,14 @@ from cxstream.rules.ruleset import RuleSet
 from cxstream.rules.silences import Silence, SilenceStore
 from cxstream.series import series_id
 from cxstream.store import StateStore
-from cxstream.windows import Window, WindowSpec, WindowTracker, bucket_range, window_counters
+from cxstream.windows import (
+    Window,
+    WindowSpec,
+    WindowTracker,
+    bucket_range,
+    window_counters,
+    window_name,
+)
 
 if TYPE_CHECKING:
     from cxstream.planning.digests import DigestPlanner
@@ -85,24 +94,6 @@ DEFAULT_LEVELS: tuple[tuple[Dimension, ...], ...] = (
 _STATUS_ORDER = {"firing": 0, "resolved": 1}
 #: Windows of a KPI kept for the chart of its alert messages.
 HISTORY_WINDOWS = 48
-
-
-def window_name(spec: WindowSpec) -> str:
-    """A short name of a window size: ``1h``, ``1d``, ``90m`` (with ``/hop`` if hopping).
-
-    >>> window_name(WindowSpec(size=timedelta(hours=1)))
-    '1h'
-    """
-
-    def short(value: timedelta) -> str:
-        seconds = int(value.total_seconds())
-        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-            if seconds % size == 0:
-                return f"{seconds // size}{unit}"
-        return f"{seconds}s"
-
-    name = short(spec.size)
-    return name if spec.hop is None or spec.hop == spec.size else f"{name}/{short(spec.hop)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,11 +156,14 @@ class _Owner:
 
 @dataclass(slots=True)
 class StageResult:
-    """What one :meth:`DetectionStage.advance` decided: alert state changes, and the
-    notifications the routing decided for them (``slack_alert`` actions)."""
+    """What one :meth:`DetectionStage.advance` decided: alert state changes, the
+    notifications the routing decided for them (``slack_alert`` actions), and
+    corrections of judged windows."""
 
     alerts: list[AlertRecord] = field(default_factory=list)
     actions: list[ActionRecord] = field(default_factory=list)
+    #: How late events changed the KPIs of windows judged before they arrived.
+    corrections: list[CorrectionRecord] = field(default_factory=list)
 
 
 class DetectionStage:
@@ -202,7 +196,10 @@ class DetectionStage:
         self._owners: dict[int, _Owner] = {}
         self.windows_closed = 0
         self.detections = 0
+        self.corrections = 0
         self._pending: dict[int, dict[str, str]] = {}
+        #: Late-event notes dealt with, forgotten at the next commit.
+        self._late_done: dict[int, list[str]] = {}
         #: Recent windows per (rule, window size, series, KPI), for the alert charts.
         self._history: dict[tuple[str, int, str, str], deque[list[Any]]] = {}
 
@@ -245,6 +242,7 @@ class DetectionStage:
         for owner in owners:
             self._owners.pop(owner, None)
             self._pending.pop(owner, None)
+            self._late_done.pop(owner, None)
 
     async def commit(self) -> None:
         """Write the checkpoints of what :meth:`advance` judged. Call it once the alert
@@ -252,6 +250,9 @@ class DetectionStage:
         for owner in sorted(self._pending):
             await self.checkpoints.save(owner, self._pending[owner])
             del self._pending[owner]
+        for owner in sorted(self._late_done):
+            await self.store.forget_late(owner, self._late_done[owner])
+            del self._late_done[owner]
 
     async def advance(self, watermark: datetime) -> StageResult:
         """Close the windows the watermark passed: the alert state changes, and the
@@ -260,6 +261,7 @@ class DetectionStage:
         if not self._owners:
             return result
         series = await self.store.series()
+        late = await self.store.late_events(self.owners)
         silences: list[Silence] = []
         if self.silences is not None and self.rule_set is not None:
             silences = await self.silences.list_silences(watermark)
@@ -271,6 +273,11 @@ class DetectionStage:
                 if owner_of(dims, self.partitions) == owner_id
                 and any(s.watch.watches(dims) for s in owner.slots)
             }
+            if notes := late.get(owner_id):
+                # Before the trackers advance: notes of windows judged only now are in
+                # their judgement already.
+                result.corrections += await self._correct(owner, mine, notes)
+                self._late_done[owner_id] = sorted(notes)
             alerts = await self._advance_owner(owner_id, owner, mine, watermark)
             alerts.sort(key=_alert_order)
             result.alerts += alerts
@@ -282,7 +289,44 @@ class DetectionStage:
                 self._pending.setdefault(owner_id, {}).update(fields)
         result.alerts.sort(key=_alert_order)
         result.actions.sort(key=lambda a: (a.at, a.action_id))
+        result.corrections.sort(key=lambda c: (c.window_start, c.rule, c.correction_id))
         return result
+
+    async def _correct(
+        self, owner: _Owner, mine: Mapping[str, Mapping[str, str]], raw: Mapping[str, str]
+    ) -> list[CorrectionRecord]:
+        """Corrections of the owner's judged windows that noted late events changed."""
+        notes = [LateEvent.from_json(event_id, note) for event_id, note in raw.items()]
+        found = []
+        for slot in owner.slots:
+            if slot.tracker is None:
+                continue
+            watched = {sid for sid, dims in mine.items() if slot.watch.watches(dims)}
+            if windows := affected_windows(slot.tracker, notes, watched):
+                found.append((slot, windows))
+        if not found:
+            return []
+        ranges = [
+            bucket_range(window, slot.spec.bucket_seconds)
+            for slot, windows in found
+            for window, _ in windows
+        ]
+        sids = sorted({sid for _, windows in found for _, sid in windows})
+        data = await self.store.read_buckets(
+            sids, min(r[0] for r in ranges), max(r[1] for r in ranges)
+        )
+        out: list[CorrectionRecord] = []
+        for slot, windows in found:
+            out += corrections_of(
+                slot.watch.rule,
+                slot.spec,
+                windows,
+                buckets_by_series=data,
+                dims=mine,
+                kpis=slot.watch.detection.kpis,
+            )
+        self.corrections += len(out)
+        return out
 
     def _route(
         self, owner_id: int, owner: _Owner, alerts: list[AlertRecord], silences: list[Silence]

@@ -11,15 +11,18 @@ batch count exactly once (see :mod:`cxstream.store`).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cxstream.checkpoints import owner_of
 from cxstream.config import Dimension, Settings
 from cxstream.counters import feedback_counters, logistics_counters
 from cxstream.decoding import Envelope
 from cxstream.events import CustomerEvent, FeedbackEvent, LogisticsEvent
+from cxstream.late_events import LateEvent, LateFilter
 from cxstream.orders import OrderState
 from cxstream.partitioning import partition_for
 from cxstream.profiles import CustomerProfile
@@ -36,10 +39,18 @@ class EngineOptions:
     partitions: int = 8
     bucket_seconds: int = 900
     series: tuple[tuple[Dimension, ...], ...] = ((), ("country",))
+    #: The detection windows' allowed lateness: events older than that (behind the
+    #: latest event time seen) leave a late-event note.
+    lateness_s: float = 600.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineOptions:
-        return cls(settings.partitions, settings.bucket_seconds, settings.series)
+        return cls(
+            settings.partitions,
+            settings.bucket_seconds,
+            settings.series,
+            settings.allowed_lateness_s,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,10 @@ class BatchOutcome:
     feedback: list[EnrichedFeedback] = field(default_factory=list)
     orders: dict[str, OrderState] = field(default_factory=dict)
     series: set[str] = field(default_factory=set)
+    #: The latest event time of the batch per input stream (epoch seconds).
+    latest: dict[str, float] = field(default_factory=dict)
+    #: How many events left a late-event note.
+    late: int = 0
 
 
 #: How many order states and profiles an engine keeps parsed between batches, and how
@@ -124,6 +139,28 @@ class Engine:
         self._partitions: dict[str, int] = {}
         self._orders: _ParsedCache = _ParsedCache(cache_size)
         self._profiles: _ParsedCache = _ParsedCache(cache_size)
+        self._late_filter = LateFilter(options.bucket_seconds, options.lateness_s)
+        #: The latest event time of the batches committed so far, per input stream and
+        #: over all of them (epoch seconds).
+        self.latest_by_stream: dict[str, float] = {}
+        self.latest = -math.inf
+        self._watermark = -math.inf
+
+    def observe_watermark(self, seconds: float) -> None:
+        """Learn of the stream's watermark (after a restart or a rebalance this engine
+        has not seen the input streams it now reads), so that late events are
+        recognised from their first batch."""
+        if seconds > self._watermark:
+            self._watermark = seconds
+
+    def _late_limit(self, stream: str) -> int:
+        """Buckets below this may hold late events of ``stream``: the watermark is never
+        ahead of the stream's own progress (for a stream this engine has not read yet:
+        of the latest event time seen on any, or the last watermark it learnt of)."""
+        latest = self.latest_by_stream.get(stream)
+        if latest is None:
+            latest = self.latest
+        return self._late_filter.limit(max(latest, self._watermark))
 
     def _partition(self, key: str) -> int:
         p = self._partitions.get(key)
@@ -177,6 +214,26 @@ class Engine:
             )
         return profiles
 
+    def _note_late(
+        self,
+        notes: dict[int, dict[str, str]],
+        event_id: str,
+        ts: float,
+        bucket: int,
+        series: Sequence[tuple[str, dict[str, str]]],
+        counters: Sequence[tuple[str, int]],
+    ) -> None:
+        """Leave a note of a possibly late event with the owner of each of its series."""
+        by_owner: dict[int, list[str]] = {}
+        for sid, sdims in series:
+            by_owner.setdefault(owner_of(sdims, self.options.partitions), []).append(sid)
+        summed: dict[str, float] = {}
+        for name, delta in counters:
+            summed[name] = summed.get(name, 0) + delta
+        for owner, sids in by_owner.items():
+            note = LateEvent(event_id, ts, bucket, tuple(sids), summed)
+            notes.setdefault(owner, {})[event_id] = note.to_json()
+
     async def process(self, batch: Sequence[Envelope]) -> BatchOutcome:
         """:meth:`prepare` then :meth:`commit`."""
         outcome = await self.prepare(batch)
@@ -187,6 +244,12 @@ class Engine:
         """Write what :meth:`prepare` decided; safe to repeat after a failure."""
         if outcome.changes.partitions:
             await self.store.apply(outcome.changes)
+        latest_by_stream = self.latest_by_stream
+        for stream, seconds in outcome.latest.items():
+            if seconds > latest_by_stream.get(stream, -math.inf):
+                latest_by_stream[stream] = seconds
+            if seconds > self.latest:
+                self.latest = seconds
 
     async def prepare(self, batch: Sequence[Envelope]) -> BatchOutcome:
         """Read the state the batch needs and decide its effects, writing nothing."""
@@ -210,6 +273,9 @@ class Engine:
         bucket_seconds = self.options.bucket_seconds
         combos = self.options.series
         accepted = duplicates = n_feedback = n_logistics = n_customer = 0
+        late_notes = changes.late
+        latest = outcome.latest
+        late_limits: dict[str, int] = {}
 
         for env, p in zip(batch, partitions, strict=True):
             event = env.event
@@ -229,6 +295,10 @@ class Engine:
             else:
                 ids.append(event_id)
             accepted += 1
+            stream = env.stream
+            seconds = ts.timestamp()
+            if seconds > latest.get(stream, -math.inf):
+                latest[stream] = seconds
             counters: list[tuple[str, int]]
             if type(event) is LogisticsEvent:
                 n_logistics += 1
@@ -289,7 +359,7 @@ class Engine:
                 continue
             if not counters:
                 continue
-            bucket = int(ts.timestamp()) // bucket_seconds
+            bucket = int(seconds) // bucket_seconds
             contributions = part.contributions
             for sid, sdims in series:
                 target = contributions.get(sid)
@@ -303,6 +373,12 @@ class Engine:
                     deltas = target[bucket] = {}
                 for name, delta in counters:
                     deltas[name] = deltas.get(name, 0) + delta
+            limit = late_limits.get(stream)
+            if limit is None:
+                limit = late_limits[stream] = self._late_limit(stream)
+            if bucket < limit:
+                outcome.late += 1
+                self._note_late(late_notes, event_id, seconds, bucket, series, counters)
 
         outcome.accepted = accepted
         outcome.duplicates = duplicates

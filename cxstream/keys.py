@@ -11,6 +11,8 @@ slot on a cluster:
 * per segment series ``s``: ``{prefix}:{s:<s>}:agg:<bucket>`` (hash of counters),
   ``{prefix}:{s:<s>}:wm`` (last applied batch number per partition), ``{prefix}:{s:<s>}:buckets``
   (sorted set of bucket numbers);
+* per detection owner partition ``o``: ``{prefix}:{o<o>}:late`` (hash of event id to the
+  note of a possibly late event, :mod:`cxstream.late_events`);
 * ``{prefix}:series`` (hash of series id to its dimensions).
 """
 
@@ -61,6 +63,9 @@ class KeyLayout:
 
     def buckets(self, series: str) -> str:
         return f"{self.prefix}:{{s:{series}}}:buckets"
+
+    def late(self, owner: int) -> str:
+        return f"{self.prefix}:{{o{owner}}}:late"
 
     def series_index(self) -> str:
         return f"{self.prefix}:series"

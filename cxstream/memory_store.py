@@ -25,6 +25,7 @@ class MemoryStateStore:
         self.buckets: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
         self.dims: dict[str, dict[str, str]] = {}
         self.applied_tokens: set[str] = set()
+        self.late: dict[int, dict[str, str]] = defaultdict(dict)
 
     async def load(self, request: StateRequest) -> StateSnapshot:
         snapshot = StateSnapshot()
@@ -39,6 +40,8 @@ class MemoryStateStore:
         return snapshot
 
     async def apply(self, changes: StateChanges) -> None:
+        for owner, notes in changes.late.items():
+            self.late[owner].update(notes)  # by event id: the same note again changes nothing
         for part in changes.partitions.values():
             if part.token in self.applied_tokens:
                 continue  # the same commit again: no further effect
@@ -57,6 +60,15 @@ class MemoryStateStore:
 
     async def recover(self, partitions: Iterable[int]) -> int:
         return 0
+
+    async def late_events(self, owners: Sequence[int]) -> dict[int, dict[str, str]]:
+        return {o: dict(self.late[o]) for o in owners if self.late.get(o)}
+
+    async def forget_late(self, owner: int, event_ids: Sequence[str]) -> None:
+        notes = self.late.get(owner)
+        for event_id in event_ids:
+            if notes is not None:
+                notes.pop(event_id, None)
 
     async def series(self) -> dict[str, dict[str, str]]:
         return dict(self.dims)

@@ -46,7 +46,8 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
 
 
 async def ensure_topics(settings: Settings) -> None:
-    """Create the input, dead-letter, alert and action topics if they do not exist yet."""
+    """Create the input, dead-letter, alert, action and correction topics if they do not
+    exist yet."""
     admin = AIOKafkaAdminClient(**kafka_client_options(settings))
     await admin.start()
     try:
@@ -62,6 +63,7 @@ async def ensure_topics(settings: Settings) -> None:
                 names.alerts,
                 names.actions,
                 names.actions_deadletter,
+                names.corrections,
             )
             if name not in existing
         ]

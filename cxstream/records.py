@@ -1,11 +1,13 @@
-"""The records cxstream emits: alert state changes and decided actions.
+"""The records cxstream emits: alert state changes, decided actions, corrections.
 
 These are the lines of ``alerts.jsonl`` and ``actions.jsonl`` that ``cxstream replay``
 writes (see the event contract), and the values the worker publishes: an
 :class:`AlertRecord` per alert state change, an :class:`ActionRecord` per action the
 engine decided, on the outbox topic ``cx.actions`` before anything is sent. Both are
 frozen pydantic models whose JSON form is exactly the contract's; fields beyond the
-contract are optional additions.
+contract are optional additions. A :class:`CorrectionRecord` (``corrections.jsonl``,
+topic ``cx.corrections``) says how events that arrived after a window was judged
+changed one of its KPIs.
 
 Identifiers are deterministic: the same decision always yields the same id, so a
 decision repeated after a crash, a restart or a rebalance is recognised and sent once.
@@ -23,6 +25,7 @@ decision repeated after a crash, a restart or a rebalance is recognised and sent
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -33,9 +36,11 @@ __all__ = [
     "ActionType",
     "AlertRecord",
     "AlertStatus",
+    "CorrectionRecord",
     "Severity",
     "action_id",
     "alert_id",
+    "correction_id",
 ]
 
 AlertStatus = Literal["firing", "resolved"]
@@ -65,6 +70,14 @@ def alert_id(rule: str, series: str, kpi: str, started: datetime) -> str:
     'kpi:357c4a15a2beed439481'
     """
     return f"{rule}:{_digest(rule, series, kpi, started.isoformat())}"
+
+
+def correction_id(
+    rule: str, window: str, series: str, kpi: str, start: datetime, event_ids: Sequence[str]
+) -> str:
+    """The id of one correction: the window, the series and KPI, and the late events it
+    adds (so the same late events always give the same id)."""
+    return f"{rule}:{_digest(rule, window, series, kpi, start.isoformat(), *sorted(event_ids))}"
 
 
 class _Record(BaseModel):
@@ -108,3 +121,24 @@ class ActionRecord(_Record):
     order_id: str | None = None
     customer_id: str | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class CorrectionRecord(_Record):
+    """A judged window's KPI changed by events that arrived after it was judged (a line
+    of ``corrections.jsonl``; a message on ``cx.corrections``)."""
+
+    correction_id: str
+    rule: str
+    at: AwareDatetime = Field(description="event time of the latest late event it adds")
+    kpi: str
+    segment: dict[str, str] = Field(description="dimensions of the segment")
+    window: str = Field(description="window size, e.g. 1h")
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    value: float = Field(description="the KPI with the late events")
+    volume: int = Field(description="its volume (answers, orders due, ...) with them")
+    previous: float | None = Field(
+        description="the KPI without them (as judged, unless earlier corrections changed it)"
+    )
+    previous_volume: int
+    late_events: int = Field(description="events of this correction that reached the window")

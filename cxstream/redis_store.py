@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import hiredis
@@ -328,7 +328,7 @@ class RedisStateStore:
             for series, counters in part.contributions.items():
                 groups[series].append((p, numbers[p], counters))
         if groups:
-            await self._apply_series(groups, changes.series_dims)
+            await self._apply_series(groups, changes.series_dims, changes.late)
         for p, part in changes.partitions.items():
             self._done[p].append((numbers[p], part.token))
 
@@ -395,6 +395,7 @@ class RedisStateStore:
         self,
         groups: dict[str, list[tuple[int, int, Counters]]],
         dims: dict[str, dict[str, str]],
+        late: Mapping[int, Mapping[str, str]] | None = None,
     ) -> None:
         ttl = int(self.retention_s)
         keep = max(1, int(self.retention_s // self.bucket_seconds))
@@ -437,6 +438,12 @@ class RedisStateStore:
                 pipe.execute_command("EVALSHA", sha, *call)
             for series in new_series:
                 pipe.hsetnx(self.keys.series_index(), series, json.dumps(dims[series]))
+            # After the counters (same connection, in order): a stage that reads a note
+            # finds its event counted. Keyed by event id, so a repeated apply adds nothing.
+            for owner, notes in (late or {}).items():
+                if notes:
+                    pipe.hset(self.keys.late(owner), mapping=dict(notes))
+                    pipe.expire(self.keys.late(owner), ttl)
 
         results = await self._execute(fill)
         partly = [series for series, n in zip(names, results, strict=False) if n == -1]
@@ -495,6 +502,21 @@ class RedisStateStore:
         for p, done in cleanup.items():
             self._done[p].extend(done)
         return applied
+
+    async def late_events(self, owners: Sequence[int]) -> dict[int, dict[str, str]]:
+        if not owners:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for owner in owners:
+            pipe.hgetall(self.keys.late(owner))
+        results: list[dict[str, str]] = await pipe.execute()
+        self.round_trips += 1
+        return {owner: raw for owner, raw in zip(owners, results, strict=True) if raw}
+
+    async def forget_late(self, owner: int, event_ids: Sequence[str]) -> None:
+        if event_ids:
+            await self.client.hdel(self.keys.late(owner), *event_ids)
+            self.round_trips += 1
 
     # -- read -------------------------------------------------------------------------------
     async def series(self) -> dict[str, dict[str, str]]:

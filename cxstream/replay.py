@@ -6,7 +6,10 @@ loading everything into memory. Rejected lines go to ``deadletter.jsonl``; the
 figures the engine computed go to ``figures.jsonl``; with a detection stage, the
 alert state changes it raised go to ``alerts.jsonl``; the actions decided go to
 ``actions.jsonl``: the notifications routing decided for the alerts, and with an
-action planner the delay notices, apologies and VIP tasks the rules ask for.
+action planner the delay notices, apologies and VIP tasks the rules ask for. Events
+that come out of the reorder buffer after their window was judged (a file shuffled
+by more than it holds) are counted and reported in ``corrections.jsonl``
+(:mod:`cxstream.corrections`).
 
 Windows close once the replay has passed their end: events come in event-time order,
 so nothing earlier is still to come (what a worker's watermark over all its input
@@ -58,6 +61,7 @@ class ReplayResult:
     segments: int = 0
     alerts: int = 0
     actions: int = 0
+    corrections: int = 0
     elapsed_s: float = 0.0
     outputs: dict[str, str] = field(default_factory=dict)
 
@@ -75,6 +79,7 @@ class ReplayResult:
             "segments": self.segments,
             "alerts": self.alerts,
             "actions": self.actions,
+            "corrections": self.corrections,
             "elapsed_s": round(self.elapsed_s, 3),
             "events_per_s": round(self.events_per_s, 1),
             "outputs": self.outputs,
@@ -152,6 +157,7 @@ class Replayer:
         self._mark = float("-inf")
         self._alerts: JsonlWriter | None = None
         self._actions: JsonlWriter | None = None
+        self._corrections: JsonlWriter | None = None
 
     async def run(
         self,
@@ -175,8 +181,10 @@ class Replayer:
             JsonlWriter(out_dir / "deadletter.jsonl") as dead,
             JsonlWriter(out_dir / "alerts.jsonl") as alerts,
             JsonlWriter(out_dir / "actions.jsonl") as actions,
+            JsonlWriter(out_dir / "corrections.jsonl") as corrections,
         ):
             self._alerts, self._actions = alerts, actions
+            self._corrections = corrections
 
             def on_dead(letter: DeadLetter) -> None:
                 result.rejected += 1
@@ -198,7 +206,7 @@ class Replayer:
             if batch:
                 await self._process(batch, result)
             await self._detect(result)
-            self._alerts = self._actions = None
+            self._alerts = self._actions = self._corrections = None
         if progress is not None:
             progress(total_bytes, total_bytes)
         figures = await collect_figures(self.engine.store, self.engine.options.bucket_seconds)
@@ -212,6 +220,7 @@ class Replayer:
             "figures": str(out_dir / "figures.jsonl"),
             "alerts": str(out_dir / "alerts.jsonl"),
             "actions": str(out_dir / "actions.jsonl"),
+            "corrections": str(out_dir / "corrections.jsonl"),
         }
         return result
 
@@ -241,9 +250,13 @@ class Replayer:
         await self.firing.update(decided.alerts)
         result.alerts += len(decided.alerts)
         result.actions += len(decided.actions)
+        result.corrections += len(decided.corrections)
         if self._alerts is not None:
             for record in decided.alerts:
                 self._alerts.write(record.as_dict())
+        if self._corrections is not None:
+            for correction in decided.corrections:
+                self._corrections.write(correction.as_dict())
         await self._emit_actions(decided.actions)
         await self.stage.commit()
 

@@ -82,6 +82,9 @@ class StateChanges:
 
     partitions: dict[int, PartitionChanges] = field(default_factory=dict)
     series_dims: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Notes of possibly late events (:mod:`cxstream.late_events`), per owner partition
+    #: of their series: event id to the note's JSON. Written with the counters.
+    late: dict[int, dict[str, str]] = field(default_factory=dict)
 
     def partition(self, p: int) -> PartitionChanges:
         target = self.partitions.get(p)
@@ -104,6 +107,15 @@ class StateStore(Protocol):
 
     async def series(self) -> dict[str, dict[str, str]]:
         """Every series seen so far, with its dimensions."""
+        ...
+
+    async def late_events(self, owners: Sequence[int]) -> dict[int, dict[str, str]]:
+        """The notes of possibly late events of these owner partitions, by event id
+        (owners without notes are left out)."""
+        ...
+
+    async def forget_late(self, owner: int, event_ids: Sequence[str]) -> None:
+        """Drop these notes (the detection stage has dealt with them)."""
         ...
 
     async def read_buckets(

@@ -48,6 +48,7 @@ __all__ = [
     "bucket_of",
     "bucket_range",
     "window_counters",
+    "window_name",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -347,3 +348,21 @@ class WindowTracker:
         tracker._origin = checked.origin
         tracker._closed = checked.closed_until
         return tracker
+
+
+def window_name(spec: WindowSpec) -> str:
+    """A short name of a window size: ``1h``, ``1d``, ``90m`` (with ``/hop`` if hopping).
+
+    >>> window_name(WindowSpec(size=timedelta(hours=1)))
+    '1h'
+    """
+
+    def short(value: timedelta) -> str:
+        seconds = int(value.total_seconds())
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if seconds % size == 0:
+                return f"{seconds // size}{unit}"
+        return f"{seconds}s"
+
+    name = short(spec.size)
+    return name if spec.hop is None or spec.hop == spec.size else f"{name}/{short(spec.hop)}"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,11 +32,13 @@ from typing import Any
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
+from cxstream.checkpoints import owner_of
 from cxstream.config import Settings
 from cxstream.decoding import Envelope, EventDecoder, FileOrigin
 from cxstream.engine import Engine, EngineOptions
 from cxstream.figures import collect_figures
 from cxstream.generator import GeneratorConfig, generate_events, write_jsonl
+from cxstream.late_events import LateEvent
 from cxstream.memory_store import MemoryStateStore
 from cxstream.redis_store import RedisStateStore
 from cxstream.replay import Replayer, ReplayResult
@@ -75,9 +77,10 @@ class CrashAfterCommit(RedisStateStore):
         self,
         groups: dict[str, list[tuple[int, int, Counters]]],
         dims: dict[str, dict[str, str]],
+        late: Mapping[int, Mapping[str, str]] | None = None,
     ) -> None:
         if not self.crashes_left:
-            await super()._apply_series(groups, dims)
+            await super()._apply_series(groups, dims, late)
             return
         self.crashes_left -= 1
         if self.mode == "after_some_series":
@@ -375,3 +378,42 @@ async def test_scripts_lost_by_redis_are_loaded_again(
         assert await figures_of(store, settings) == await clean_figures(events, settings)
     finally:
         await store.close()
+
+
+async def test_late_events_leave_notes_with_the_owner_of_their_series(
+    events: list[Envelope], settings: Settings, opened: list[RedisStateStore]
+) -> None:
+    """An event older than the allowed lateness behind the stream is counted and noted for
+    the detection owner of its series, once however often its batch is written."""
+    store = open_store(settings, opened)
+    engine = Engine(store, EngineOptions.from_settings(settings))
+    for batch in cut(events, *range(500, len(events), 500)):
+        await engine.process(batch)
+    assert not await store.late_events(range(PARTITIONS))
+    first = next(e.event for e in events if e.event.kind == "feedback")
+    payload = {
+        **json.loads(first.model_dump_json()),
+        "event_id": "late-answer",
+        "ts": (events[-1].event.ts - timedelta(days=1)).isoformat(),
+    }
+    late = EventDecoder().decode(
+        json.dumps(payload).encode(), FileOrigin("late.jsonl", 1), "shop", len(events) + 1
+    )
+    assert isinstance(late, Envelope)
+    outcome = await engine.prepare([late])
+    assert outcome.late == 1
+    await engine.commit(outcome)
+    await store.apply(outcome.changes)  # written again (a retry): still one note, one count
+    owner = owner_of({"country": first.country}, PARTITIONS)
+    notes = await store.late_events(range(PARTITIONS))
+    # Its country's owner, and the owner of the whole shop's series (no country).
+    assert set(notes) == {owner, owner_of({}, PARTITIONS)}
+    assert all(set(by_id) == {"late-answer"} for by_id in notes.values())
+    assert (
+        f"country={first.country}"
+        in LateEvent.from_json("late-answer", notes[owner]["late-answer"]).series
+    )
+    assert await figures_of(store, settings) == await clean_figures([*events, late], settings)
+    for noted in notes:
+        await store.forget_late(noted, ["late-answer"])
+    assert not await store.late_events(range(PARTITIONS))

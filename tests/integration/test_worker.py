@@ -10,13 +10,11 @@ a worker killed with SIGKILL, a second worker joining the group.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from cxstream.checkpoints import MemoryCheckpointStore, RedisCheckpointStore
 from cxstream.config import Settings
@@ -31,6 +29,7 @@ from cxstream.producing import produce_files
 from cxstream.redis_store import RedisStateStore
 from cxstream.replay import Replayer
 from cxstream.worker_process import WorkerProcess
+from tests.integration.topics import read_json_values
 from tests.integration.worker_settings import worker_test_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -105,24 +104,9 @@ def _wait_all_processed(workers: list[WorkerProcess], total: int, timeout: float
 
 
 async def _dead_letters(settings: Settings, expected: int) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(
-        settings.topics.deadletter,
-        bootstrap_servers=settings.broker,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
+    return await read_json_values(
+        settings.broker, settings.topics.deadletter, lambda found: len(found) >= expected
     )
-    await consumer.start()
-    letters: list[dict[str, Any]] = []
-    try:
-        deadline = time.monotonic() + 20
-        while len(letters) < expected and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                letters.extend(json.loads(r.value) for r in records)
-    finally:
-        await consumer.stop()
-    return letters
 
 
 async def test_worker_counts_exactly_what_replay_counts(

@@ -23,7 +23,7 @@ from cxstream.memory_store import MemoryStateStore
 from cxstream.metrics import Metrics
 from cxstream.notify.dispatch import DispatchResult
 from cxstream.planning import MemoryTaskAcknowledgements
-from cxstream.records import ActionRecord, AlertRecord
+from cxstream.records import ActionRecord, AlertRecord, CorrectionRecord
 from cxstream.retry import Backoff
 from cxstream.watermarks import MemoryWatermarkStore
 from tests.unit.web.helpers import logistics
@@ -130,8 +130,12 @@ async def test_the_detection_loop_times_ticks_and_counts_scores_and_actions() ->
     await watermarks.advance({"cx.feedback/0": AT.timestamp()})
     published: list[Any] = []
 
-    async def publish(alerts: Sequence[AlertRecord], actions: Sequence[ActionRecord]) -> None:
-        published.append((alerts, actions))
+    async def publish(
+        alerts: Sequence[AlertRecord],
+        actions: Sequence[ActionRecord],
+        corrections: Sequence[CorrectionRecord],
+    ) -> None:
+        published.append((alerts, actions, corrections))
 
     stage = _Stage()
     loop = DetectionLoop(
