@@ -134,7 +134,7 @@ def default_watches(bucket_seconds: int = 900, lateness: timedelta | None = None
     return [Watch("kpi_deviation", specs)]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Slot:
     """One watch at one window size, for one owner partition."""
 
@@ -198,8 +198,11 @@ class DetectionStage:
         self.detections = 0
         self.corrections = 0
         self._pending: dict[int, dict[str, str]] = {}
+        #: Series whose detector state changed since the last commit, per owner (their
+        #: state is serialised at the commit, once however many windows were judged).
+        self._dirty: dict[int, set[tuple[_Slot, str]]] = {}
         #: Late-event notes dealt with, forgotten at the next commit.
-        self._late_done: dict[int, list[str]] = {}
+        self._late_done: dict[int, set[str]] = {}
         #: Recent windows per (rule, window size, series, KPI), for the alert charts.
         self._history: dict[tuple[str, int, str, str], deque[list[Any]]] = {}
 
@@ -242,16 +245,25 @@ class DetectionStage:
         for owner in owners:
             self._owners.pop(owner, None)
             self._pending.pop(owner, None)
+            self._dirty.pop(owner, None)
             self._late_done.pop(owner, None)
 
     async def commit(self) -> None:
         """Write the checkpoints of what :meth:`advance` judged. Call it once the alert
         lines it returned are safely stored; safe to repeat after a failure."""
+        for owner, dirty in self._dirty.items():
+            fields = self._pending.setdefault(owner, {})
+            for slot, sid in dirty:
+                fields[slot.prefix + "s|" + sid] = json.dumps(
+                    slot.monitor.to_state(sid), separators=(",", ":")
+                )
+        self._dirty.clear()
         for owner in sorted(self._pending):
             await self.checkpoints.save(owner, self._pending[owner])
             del self._pending[owner]
         for owner in sorted(self._late_done):
-            await self.store.forget_late(owner, self._late_done[owner])
+            if done := self._late_done[owner]:
+                await self.store.forget_late(owner, sorted(done))
             del self._late_done[owner]
 
     async def advance(self, watermark: datetime) -> StageResult:
@@ -273,11 +285,12 @@ class DetectionStage:
                 if owner_of(dims, self.partitions) == owner_id
                 and any(s.watch.watches(dims) for s in owner.slots)
             }
-            if notes := late.get(owner_id):
+            done = self._late_done.setdefault(owner_id, set())
+            if notes := {k: v for k, v in late.get(owner_id, {}).items() if k not in done}:
                 # Before the trackers advance: notes of windows judged only now are in
                 # their judgement already.
                 result.corrections += await self._correct(owner, mine, notes)
-                self._late_done[owner_id] = sorted(notes)
+                done.update(notes)
             alerts = await self._advance_owner(owner_id, owner, mine, watermark)
             alerts.sort(key=_alert_order)
             result.alerts += alerts
@@ -438,10 +451,8 @@ class DetectionStage:
             for window in windows:
                 self.windows_closed += 1
                 out += self._judge_window(slot, owner, window, watched, data, touched)
-            for sid in sorted(touched):
-                fields[slot.prefix + "s|" + sid] = json.dumps(
-                    slot.monitor.to_state(sid), separators=(",", ":")
-                )
+            dirty = self._dirty.setdefault(owner_id, set())
+            dirty.update((slot, sid) for sid in touched)
             assert slot.tracker is not None
             fields[slot.prefix + "tracker"] = json.dumps(slot.tracker.to_state())
             fields[slot.prefix + "alerts"] = json.dumps(

@@ -131,6 +131,10 @@ def ordered_envelopes(
         yield Envelope(event, FileOrigin(names[index], line_no), REPLAY_STREAM, seq)
 
 
+#: How many batches the detection stage judges between two checkpoints in a replay.
+CHECKPOINT_EVERY_BATCHES = 50
+
+
 class Replayer:
     """Runs files through an :class:`Engine` and writes the replay outputs."""
 
@@ -158,6 +162,7 @@ class Replayer:
         self._alerts: JsonlWriter | None = None
         self._actions: JsonlWriter | None = None
         self._corrections: JsonlWriter | None = None
+        self._detected = 0
 
     async def run(
         self,
@@ -206,6 +211,8 @@ class Replayer:
             if batch:
                 await self._process(batch, result)
             await self._detect(result)
+            if self.stage is not None:
+                await self.stage.commit()
             self._alerts = self._actions = self._corrections = None
         if progress is not None:
             progress(total_bytes, total_bytes)
@@ -258,7 +265,11 @@ class Replayer:
             for correction in decided.corrections:
                 self._corrections.write(correction.as_dict())
         await self._emit_actions(decided.actions)
-        await self.stage.commit()
+        # The lines are written: the stage's checkpoint may follow. Not after every
+        # batch (a replay is not resumed halfway; its last checkpoint is what counts).
+        self._detected += 1
+        if self._detected % CHECKPOINT_EVERY_BATCHES == 0:
+            await self.stage.commit()
 
     async def _emit_actions(self, actions: Sequence[ActionRecord]) -> None:
         for action in actions:
