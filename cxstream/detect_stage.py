@@ -8,9 +8,16 @@ watched KPI with the segment's own detectors (:class:`~cxstream.detection.Series
 names the sub-segment that explains a deviation (:mod:`cxstream.drilldown`), and
 turns the result into alert state changes (:class:`~cxstream.alerting.AlertTracker`).
 
-What is watched is a list of :class:`Watch` es (one per KPI alert rule): which KPIs,
-over which window sizes, at which segment levels (``group_by``), with which
-detector and alerting settings.
+What is watched is a list of :class:`~cxstream.watches.Watch` es (one per KPI alert
+rule): which KPIs, over which window sizes, at which segment levels (``group_by``),
+with which detector and alerting settings. Detections become alert conditions in
+:mod:`cxstream.alert_conditions`; alert messages get their charts' history and report
+link from :mod:`cxstream.alert_context`.
+
+Late events: before the trackers advance, the stage reads the notes the engine left
+for events that may have come after their window was judged
+(:mod:`cxstream.late_events`) and reports how they changed judged windows
+(:mod:`cxstream.corrections`); the notes are forgotten at the next commit.
 
 Ownership and checkpoints: every series has an owner partition
 (:func:`~cxstream.checkpoints.owner_of`, by country); the stage works for the owner
@@ -36,30 +43,24 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from cxstream.alerting import AlertCondition, AlertingConfig, AlertTracker
+from cxstream.alert_conditions import detected_conditions, threshold_conditions
+from cxstream.alert_context import AlertContext
+from cxstream.alerting import AlertTracker
 from cxstream.checkpoints import CheckpointStore, owner_of
-from cxstream.config import Dimension
 from cxstream.corrections import affected_windows, corrections_of
-from cxstream.detection import Detection, DetectionConfig, SeriesMonitor
-from cxstream.detectors.base import p_to_score
-from cxstream.drilldown import KpiPoint, explain, is_child
-from cxstream.kpis import compute_kpis, parse_kpi
+from cxstream.detection import Detection, SeriesMonitor
 from cxstream.late_events import LateEvent
 from cxstream.records import ActionRecord, AlertRecord, CorrectionRecord
-from cxstream.rules.base import format_duration
-from cxstream.rules.kpi_rules import FixedThreshold, KpiAlertRule
 from cxstream.rules.routing import Router
 from cxstream.rules.ruleset import RuleSet
 from cxstream.rules.silences import Silence, SilenceStore
-from cxstream.series import series_id
 from cxstream.store import StateStore
+from cxstream.watches import DEFAULT_LEVELS, Watch, default_watches
 from cxstream.windows import (
     Window,
     WindowSpec,
@@ -83,55 +84,7 @@ __all__ = [
 
 log = logging.getLogger("cxstream.detection")
 
-#: Segment levels watched by default: each country, and each country by one more dimension.
-DEFAULT_LEVELS: tuple[tuple[Dimension, ...], ...] = (
-    ("country",),
-    ("country", "channel"),
-    ("country", "segment"),
-    ("country", "carrier"),
-    ("country", "region"),
-)
 _STATUS_ORDER = {"firing": 0, "resolved": 1}
-#: Windows of a KPI kept for the chart of its alert messages.
-HISTORY_WINDOWS = 48
-
-
-@dataclass(frozen=True, slots=True)
-class Watch:
-    """What one KPI alert rule asks the stage to watch."""
-
-    rule: str
-    windows: tuple[WindowSpec, ...]
-    levels: tuple[tuple[Dimension, ...], ...] = DEFAULT_LEVELS
-    detection: DetectionConfig = field(default_factory=DetectionConfig)
-    alerting: AlertingConfig = field(default_factory=AlertingConfig)
-    threshold: FixedThreshold | None = None
-
-    @classmethod
-    def from_rule(cls, rule: KpiAlertRule, bucket_seconds: int, lateness: timedelta) -> Watch:
-        """What a KPI alert rule watches."""
-        return cls(
-            rule=rule.name,
-            windows=rule.window_specs(bucket_seconds, lateness),
-            levels=rule.group_by,
-            detection=rule.detection_config(),
-            alerting=rule.alerting_config(),
-            threshold=rule.threshold,
-        )
-
-    def watches(self, dims: Mapping[str, str]) -> bool:
-        keys = set(dims)
-        return any(keys == set(level) for level in self.levels)
-
-
-def default_watches(bucket_seconds: int = 900, lateness: timedelta | None = None) -> list[Watch]:
-    """The built-in watch: the default KPIs over hourly and daily windows."""
-    late = lateness if lateness is not None else timedelta(minutes=10)
-    specs = tuple(
-        WindowSpec(size=size, allowed_lateness=late, bucket_seconds=bucket_seconds)
-        for size in (timedelta(hours=1), timedelta(days=1))
-    )
-    return [Watch("kpi_deviation", specs)]
 
 
 @dataclass(slots=True, eq=False)
@@ -191,8 +144,8 @@ class DetectionStage:
         self.rule_set = rule_set if rule_set is not None and rule_set.route is not None else None
         self.silences = silences
         self.digests = digests
-        #: Base address of the web server; alert messages link to its report page.
-        self.report_url = report_url.rstrip("/") if report_url else None
+        #: Recent windows and the report link for the alert messages.
+        self.context = AlertContext(report_url)
         self._owners: dict[int, _Owner] = {}
         self.windows_closed = 0
         self.detections = 0
@@ -203,8 +156,6 @@ class DetectionStage:
         self._dirty: dict[int, set[tuple[_Slot, str]]] = {}
         #: Late-event notes dealt with, forgotten at the next commit.
         self._late_done: dict[int, set[str]] = {}
-        #: Recent windows per (rule, window size, series, KPI), for the alert charts.
-        self._history: dict[tuple[str, int, str, str], deque[list[Any]]] = {}
 
     @property
     def owners(self) -> list[int]:
@@ -359,57 +310,7 @@ class DetectionStage:
         if owner.raw.get("router") != state:
             owner.raw["router"] = state
             self._pending.setdefault(owner_id, {})["router"] = state
-        return [self._with_link(self._with_history(n.action())) for n in notifications]
-
-    def _with_link(self, action: ActionRecord) -> ActionRecord:
-        """Link the message to the report of its alerts' country and window size."""
-        alerts = action.detail.get("alerts") or ()
-        if self.report_url is None or not alerts:
-            return action
-        first = alerts[0]
-        query = {}
-        start, end = first.get("window_start"), first.get("window_end")
-        if start and end:
-            size = datetime.fromisoformat(end) - datetime.fromisoformat(start)
-            query["window"] = format_duration(size)
-        countries = {a.get("segment", {}).get("country") for a in alerts}
-        if len(countries) == 1 and None not in countries:
-            query["country"] = str(countries.pop())
-        url = f"{self.report_url}/report" + (f"?{urlencode(query)}" if query else "")
-        return action.model_copy(update={"detail": {**action.detail, "report_url": url}})
-
-    def _remember(self, slot: _Slot, sid: str, d: Detection) -> None:
-        key = (slot.watch.rule, slot.spec.size_seconds, sid, d.kpi)
-        rows = self._history.get(key)
-        if rows is None:
-            rows = self._history[key] = deque(maxlen=HISTORY_WINDOWS)
-        rows.append(
-            [
-                d.window.start.isoformat(),
-                d.observed,
-                d.expected,
-                d.band_low,
-                d.band_high,
-                d.anomalous,
-            ]
-        )
-
-    def _with_history(self, action: ActionRecord) -> ActionRecord:
-        """Add the KPI's recent windows of each alert (for the chart of the message)."""
-        history: dict[str, list[list[Any]]] = {}
-        for alert in action.detail.get("alerts", ()):
-            start, end = alert.get("window_start"), alert.get("window_end")
-            if not (start and end):
-                continue
-            size = int(
-                (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-            )
-            key = (alert["rule"], size, series_id(alert["segment"]), alert["kpi"])
-            if rows := self._history.get(key):
-                history[alert["alert_id"]] = [list(row) for row in rows]
-        if not history:
-            return action
-        return action.model_copy(update={"detail": {**action.detail, "history": history}})
+        return [self.context.enrich(n.action()) for n in notifications]
 
     async def _advance_owner(
         self,
@@ -475,7 +376,10 @@ class DetectionStage:
         counters: dict[str, dict[str, float]] = {}
         detections: dict[str, list[Detection]] = {}
         if slot.watch.threshold is not None:
-            return self._judge_threshold(slot, window, watched, data)
+            conditions, scored = threshold_conditions(
+                slot.watch, bucket_seconds, window, watched, data
+            )
+            return slot.alerts.update(window, conditions, scored | conditions.keys())
         for sid in sorted(watched):
             c = window_counters(data.get(sid, {}), window, bucket_seconds)
             if not c:
@@ -491,172 +395,11 @@ class DetectionStage:
                 detections[sid] = found
                 self.detections += len(found)
                 for d in found:
-                    self._remember(slot, sid, d)
-        conditions = self._conditions(slot, window, watched, counters, detections)
+                    self.context.remember(slot.watch.rule, slot.spec.size_seconds, sid, d)
+        conditions = detected_conditions(slot.watch, window, watched, counters, detections)
         scored = {f"{sid}|{d.kpi}" for sid, found in detections.items() for d in found}
         return slot.alerts.update(window, conditions, scored | conditions.keys())
-
-    def _judge_threshold(
-        self,
-        slot: _Slot,
-        window: Window,
-        watched: Mapping[str, Mapping[str, str]],
-        data: Mapping[str, Mapping[int, Mapping[str, float]]],
-    ) -> list[AlertRecord]:
-        """A rule with fixed limits: a segment's KPI beyond them (with enough volume)."""
-        limits = slot.watch.threshold
-        assert limits is not None
-        config = slot.watch.detection
-        conditions: dict[str, AlertCondition] = {}
-        scored: set[str] = set()
-        for sid in sorted(watched):
-            c = window_counters(data.get(sid, {}), window, slot.spec.bucket_seconds)
-            for value in compute_kpis(c, config.kpis).values():
-                if value.volume < config.min_volume_for(value.name):
-                    continue
-                scored.add(f"{sid}|{value.name}")
-                limit: float | None = None
-                if limits.above is not None and value.value > limits.above:
-                    limit = limits.above
-                elif limits.below is not None and value.value < limits.below:
-                    limit = limits.below
-                if limit is None:
-                    continue
-                condition = AlertCondition(
-                    dims=dict(watched[sid]),
-                    kpi=value.name,
-                    window=window,
-                    value=value.value,
-                    expected=limit,
-                    score=1.0,
-                    raw_score=1.0,
-                    new=True,
-                    volume=value.volume,
-                    evidence={"series": sid, "threshold": limit},
-                )
-                conditions[condition.key] = condition
-        return slot.alerts.update(window, conditions, scored | conditions.keys())
-
-    def _conditions(
-        self,
-        slot: _Slot,
-        window: Window,
-        watched: Mapping[str, Mapping[str, str]],
-        counters: Mapping[str, Mapping[str, float]],
-        detections: Mapping[str, list[Detection]],
-    ) -> dict[str, AlertCondition]:
-        config = slot.watch.detection
-        alerting = slot.watch.alerting
-        decades = config.detector.decades
-        own: dict[tuple[str, str], Detection] = {
-            (sid, d.kpi): d for sid, found in detections.items() for d in found
-        }
-        conditions: dict[str, AlertCondition] = {}
-        covered: dict[tuple[str, str], str] = {}
-        for (_, kpi), d in sorted(own.items()):
-            raw_score = p_to_score(d.p_value, decades)
-            if d.direction != "worse" and not (d.direction == "better" and config.alert_on_better):
-                continue
-            if raw_score < config.score_threshold:
-                continue
-            evidence = _evidence(d)
-            named, value, expected = d.dims, d.observed, d.expected
-            band_low, band_high, volume = d.band_low, d.band_high, d.volume
-            if alerting.drilldown:
-                min_volume = config.min_volume_for(kpi)
-                children = {
-                    cid: KpiPoint(v.value, None, v.volume)
-                    for cid in counters
-                    if is_child(d.dims, watched[cid])
-                    for v in compute_kpis(counters[cid], [kpi]).values()
-                    if v.volume >= min_volume
-                }
-                found = explain(
-                    KpiPoint(d.observed, d.expected, d.volume),
-                    children,
-                    min_deviation_share=alerting.min_deviation_share,
-                    min_gain=alerting.min_gain,
-                )
-                if found is not None:
-                    child = own.get((found.series_id, kpi))
-                    named = watched[found.series_id]
-                    value, volume = found.point.value, found.point.volume
-                    if child is not None and child.expected is not None:
-                        expected, band_low, band_high = (
-                            child.expected,
-                            child.band_low,
-                            child.band_high,
-                        )
-                    evidence["drilldown"] = {
-                        "parent": dict(d.dims),
-                        "parent_value": d.observed,
-                        "parent_expected": d.expected,
-                        "deviation_share": round(found.deviation_share, 4),
-                        "volume_share": round(found.volume_share, 4),
-                    }
-            condition = AlertCondition(
-                dims=dict(named),
-                kpi=kpi,
-                window=window,
-                value=value,
-                expected=expected,
-                score=d.score,
-                raw_score=raw_score,
-                new=d.anomalous
-                and raw_score >= alerting.fire_score
-                and _excess_events(d) >= alerting.min_excess_events,
-                band_low=band_low,
-                band_high=band_high,
-                volume=volume,
-                evidence=evidence,
-            )
-            covered[(d.series_id, kpi)] = condition.key
-            previous = conditions.get(condition.key)
-            if previous is None or (condition.raw_score, condition.new) > (
-                previous.raw_score,
-                previous.new,
-            ):
-                conditions[condition.key] = condition
-        # One deviation, one alert: a sub-segment's condition is part of its parent's
-        # deviation (whether the parent names it or itself), unless it is what the
-        # parent's alert names.
-        parents = {sid: watched[sid] for sid, _ in covered}
-        for key, condition in list(conditions.items()):
-            for parent_sid, parent_dims in parents.items():
-                named_key = covered.get((parent_sid, condition.kpi))
-                if (
-                    named_key is not None
-                    and named_key != key
-                    and is_child(parent_dims, condition.dims)
-                ):
-                    del conditions[key]
-                    break
-        return conditions
 
 
 def _alert_order(record: AlertRecord) -> tuple[datetime, int, str, str]:
     return (record.at, _STATUS_ORDER[record.status], record.rule, record.alert_id)
-
-
-def _excess_events(d: Detection) -> float:
-    """Events beyond the expected count, for KPIs that count events (others: infinite)."""
-    kpi = parse_kpi(d.kpi)
-    if not (kpi.proportion or kpi.counted) or d.expected is None:
-        return float("inf")
-    return abs(d.observed - d.expected) * d.volume
-
-
-def _evidence(d: Detection) -> dict[str, object]:
-    evidence: dict[str, object] = {"p_value": d.p_value, "series": d.series_id}
-    if d.evidence is not None:
-        evidence["reasons"] = [
-            {
-                "code": r.code,
-                "share": round(r.share, 4),
-                "baseline_share": round(r.baseline_share, 4),
-            }
-            for r in d.evidence.reasons
-        ]
-        if d.evidence.late_detractor_share is not None:
-            evidence["late_detractor_share"] = round(d.evidence.late_detractor_share, 4)
-    return evidence

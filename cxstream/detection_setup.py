@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from cxstream.checkpoints import CheckpointStore, MemoryCheckpointStore, RedisCheckpointStore
 from cxstream.config import Settings
-from cxstream.detect_stage import DetectionStage, Watch, default_watches
+from cxstream.detect_stage import DetectionStage
 from cxstream.firing import FiringAlerts, MemoryFiringAlerts, RedisFiringAlerts
 from cxstream.memory_store import MemoryStateStore
 from cxstream.planning import (
@@ -31,6 +31,7 @@ from cxstream.report.sources import StoreReportSource
 from cxstream.rules import RuleSet, load_rules
 from cxstream.rules.silences import SilenceStore
 from cxstream.store import StateStore
+from cxstream.watches import Watch, default_watches
 
 __all__ = [
     "action_planner",
