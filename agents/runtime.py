@@ -57,6 +57,7 @@ class IngestStats:
     batches: int = 0
     retries: int = 0
     actions: int = 0
+    late: int = 0
     started: float = field(default_factory=time.monotonic)
 
     def as_dict(self) -> dict[str, Any]:
@@ -69,6 +70,7 @@ class IngestStats:
             "batches": self.batches,
             "retries": self.retries,
             "actions_decided": self.actions,
+            "late_events": self.late,
             "events_per_s": round(self.received / elapsed, 1),
         }
 
@@ -217,6 +219,9 @@ class IngestRuntime:
         self.stats.batches += 1
         self.stats.accepted += outcome.accepted
         self.stats.duplicates += outcome.duplicates
+        if outcome.late:
+            self.stats.late += outcome.late
+            self.metrics.late_events_total.inc(outcome.late)
 
     async def recover(self, partitions: Sequence[int]) -> None:
         """Finish the writes an earlier owner of these partitions committed but did not

@@ -182,6 +182,12 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.late_events_total = Counter(
+            "cxstream_late_events",
+            "Events more than allowed_lateness_s behind the latest event time of their input"
+            " partition (counted, and reported as corrections if their window was judged).",
+            registry=r,
+        )
         self.http_ingest_requests_total = Counter(
             "cxstream_http_ingest_requests",
             "HTTP ingest requests by endpoint and response status.",

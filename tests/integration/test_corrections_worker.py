@@ -76,3 +76,4 @@ async def test_a_late_answer_is_published_as_a_correction(
     assert nps[0]["value"] == pytest.approx((30 - 1) / 31 * 100)
     assert (nps[0]["previous_volume"], nps[0]["volume"], nps[0]["late_events"]) == (30, 31, 1)
     assert stats.get("corrections_published", 0) >= 1
+    assert stats.get("late_events") == 1

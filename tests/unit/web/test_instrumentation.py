@@ -26,7 +26,7 @@ from cxstream.planning import MemoryTaskAcknowledgements
 from cxstream.records import ActionRecord, AlertRecord, CorrectionRecord
 from cxstream.retry import Backoff
 from cxstream.watermarks import MemoryWatermarkStore
-from tests.unit.web.helpers import logistics
+from tests.unit.web.helpers import feedback, logistics
 
 AT = datetime(2026, 3, 2, 12, tzinfo=UTC)
 
@@ -91,6 +91,33 @@ async def test_the_ingest_runtime_counts_events_dead_letters_batches_and_actions
     assert _sample(metrics, "cxstream_actions_total", type="delay_notice", outcome="decided") == 1
     assert len(letters) == 1
     assert len(published) == 1
+
+
+async def test_the_ingest_runtime_counts_events_that_came_late() -> None:
+    settings = Settings()
+    metrics = Metrics()
+
+    async def ignore(batch: Sequence[Any]) -> None:
+        return None
+
+    runtime = IngestRuntime(
+        settings,
+        Engine(MemoryStateStore(), EngineOptions.from_settings(settings)),
+        EventTimeAligner(lambda stream: 0),
+        ignore,
+        lambda token: None,
+        metrics=metrics,
+    )
+    topic = settings.topics.feedback
+    answers = [
+        feedback("f-noon", ts="2026-03-02T12:00:00Z", order_id=None),
+        feedback("f-1159", ts="2026-03-02T11:59:00Z", order_id=None),  # within the lateness
+        feedback("f-0900", ts="2026-03-02T09:00:00Z", order_id=None),  # three hours behind
+    ]
+    for n, answer in enumerate(answers):
+        await runtime.handle([(topic, 0, n, b"c-1", json.dumps(answer).encode(), n)])
+    assert _sample(metrics, "cxstream_late_events_total") == 1
+    assert runtime.stats.as_dict()["late_events"] == 1
 
 
 def _alert(status: str, score: float) -> AlertRecord:
