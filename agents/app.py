@@ -47,7 +47,6 @@ from cxstream.web.health import CallableCheck
 from cxstream.web.server import WebServer
 from cxstream.web.sinks import AIOKafkaEventSink
 
-from .delivery import run_delivery
 from .detection import DetectionLoop
 from .runtime import IngestRuntime
 from .transport import consumer_class
@@ -321,27 +320,26 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(actions_topic, name="cxstream-deliver", concurrency=1)
     async def deliver(stream: Any) -> None:
-        """Deliver the decided actions from the outbox, several at a time (see
-        :mod:`agents.delivery`); an offset is committed once its delivery is settled
-        (sent, held for later, skipped, or dead-lettered)."""
-
-        async def reject(event: Any, error: ValueError) -> None:
+        """Deliver each decided action from the outbox; the offset is committed once its
+        delivery is settled (sent, held for later, skipped, or dead-lettered)."""
+        async for event in stream.events():
             raw = event.message.value or b""
-            log.error("unreadable action: %s", error, extra={"stage": "delivery"})
-            await (
-                await actions_deadletter.send(
-                    key=event.message.key,
-                    value=json.dumps(
-                        {"error": str(error), "raw": raw.decode("utf-8", "replace")}
-                    ).encode(),
+            try:
+                action = ActionRecord.model_validate_json(raw)
+            except ValueError as error:
+                log.error("unreadable action: %s", error, extra={"stage": "delivery"})
+                await (
+                    await actions_deadletter.send(
+                        key=event.message.key,
+                        value=json.dumps(
+                            {"error": str(error), "raw": raw.decode("utf-8", "replace")}
+                        ).encode(),
+                    )
                 )
-            )
-            metrics.event_out(names.actions_deadletter)
-            metrics.deadlettered("action", "unreadable action")
-
-        await run_delivery(
-            stream, delivery().handle, reject, concurrency=settings.dispatch.concurrency
-        )
+                metrics.event_out(names.actions_deadletter)
+                metrics.deadlettered("action", "unreadable action")
+                continue
+            await delivery().handle(action)
 
     @app.timer(interval=1.0)
     async def release_scheduled() -> None:
