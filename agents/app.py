@@ -47,6 +47,7 @@ from cxstream.web.health import CallableCheck
 from cxstream.web.server import WebServer
 from cxstream.web.sinks import AIOKafkaEventSink
 
+from .delivery import run_delivery
 from .detection import DetectionLoop
 from .runtime import IngestRuntime
 from .transport import consumer_class
@@ -268,23 +269,28 @@ def create_app(settings: Settings) -> faust.App:
         queue = stream.channel.queue
         loop = asyncio.get_running_loop()
         batch_size, within = settings.batch_size, settings.batch_within_s
-        while not stream.should_stop:
+        stopping = False  # Faust tells the agent to stop by StopAsyncIteration
+        while not (stopping or stream.should_stop):
             try:
                 events = [await asyncio.wait_for(queue.get(), timeout=1.0)]
             except TimeoutError:
                 continue
+            except StopAsyncIteration:
+                break
             deadline = loop.time() + within
-            while len(events) < batch_size:
-                if not queue.empty():
-                    events.append(queue.get_nowait())
-                    continue
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
+            try:
+                while len(events) < batch_size:
+                    if not queue.empty():
+                        events.append(queue.get_nowait())
+                        continue
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
                     events.append(await asyncio.wait_for(queue.get(), remaining))
-                except TimeoutError:
-                    break
+            except TimeoutError:
+                pass
+            except StopAsyncIteration:
+                stopping = True  # the events taken so far are still processed
             generation = app.consumer_generation_id
             await rt.handle(
                 [
@@ -320,26 +326,35 @@ def create_app(settings: Settings) -> faust.App:
 
     @app.agent(actions_topic, name="cxstream-deliver", concurrency=1)
     async def deliver(stream: Any) -> None:
-        """Deliver each decided action from the outbox; the offset is committed once its
-        delivery is settled (sent, held for later, skipped, or dead-lettered)."""
-        async for event in stream.events():
+        """Deliver the decided actions from the outbox, several at a time (see
+        :mod:`agents.delivery`); an offset is committed once its delivery is settled
+        (sent, held for later, skipped, or dead-lettered)."""
+
+        async def reject(event: Any, error: ValueError) -> None:
             raw = event.message.value or b""
-            try:
-                action = ActionRecord.model_validate_json(raw)
-            except ValueError as error:
-                log.error("unreadable action: %s", error, extra={"stage": "delivery"})
-                await (
-                    await actions_deadletter.send(
-                        key=event.message.key,
-                        value=json.dumps(
-                            {"error": str(error), "raw": raw.decode("utf-8", "replace")}
-                        ).encode(),
-                    )
+            log.error("unreadable action: %s", error, extra={"stage": "delivery"})
+            await (
+                await actions_deadletter.send(
+                    key=event.message.key,
+                    value=json.dumps(
+                        {"error": str(error), "raw": raw.decode("utf-8", "replace")}
+                    ).encode(),
                 )
-                metrics.event_out(names.actions_deadletter)
-                metrics.deadlettered("action", "unreadable action")
-                continue
-            await delivery().handle(action)
+            )
+            metrics.event_out(names.actions_deadletter)
+            metrics.deadlettered("action", "unreadable action")
+
+        def current(event: Any) -> bool:
+            # Fetched before a rebalance: the partition's new owner reads it again.
+            return event.message.generation_id in (None, app.consumer_generation_id)
+
+        await run_delivery(
+            stream,
+            delivery().handle,
+            reject,
+            concurrency=settings.dispatch.concurrency,
+            current=current,
+        )
 
     @app.timer(interval=1.0)
     async def release_scheduled() -> None:

@@ -16,9 +16,11 @@ import json
 import statistics
 import time
 from datetime import UTC, datetime
+from functools import partial
 
 import redis.asyncio as aioredis
 
+from agents.delivery import KeyedLanes, lane_key
 from cxstream.delivery_settings import DispatchSettings, SlackSettings, SmtpSettings
 from cxstream.embedded import EmbeddedRedis
 from cxstream.notify.contacts import Contact, DictContactDirectory
@@ -86,10 +88,19 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(actions: int) -> dict[str, float]:
+async def _timed(
+    dispatcher: ActionDispatcher, action: ActionRecord, latencies: list[float]
+) -> None:
+    start = time.perf_counter()
+    result = await dispatcher.dispatch(action)
+    latencies.append(time.perf_counter() - start)
+    assert result.status == "sent", result
+
+
+async def run(actions: int, concurrency: int = 16) -> dict[str, float]:
     slack = FakeSlackServer(channels={"logistics-alerts": "C0LOG"})
     await slack.start()
-    figures: dict[str, float] = {"actions_per_kind": actions}
+    figures: dict[str, float] = {"actions_per_kind": actions, "concurrency": concurrency}
     try:
         with SmtpServer() as smtp, EmbeddedRedis() as redis_server:
             client = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
@@ -117,17 +128,21 @@ async def run(actions: int) -> dict[str, float]:
             try:
                 for kind, make in (("email", _apology), ("slack", _alert)):
                     latencies: list[float] = []
+                    lanes = KeyedLanes(concurrency)
                     began = time.perf_counter()
+
                     for i in range(actions):
-                        start = time.perf_counter()
-                        result = await dispatcher.dispatch(make(i))
-                        latencies.append(time.perf_counter() - start)
-                        assert result.status == "sent", result
+                        action = make(i)
+                        await lanes.submit(
+                            lane_key(action), partial(_timed, dispatcher, action, latencies)
+                        )
+                    await lanes.drain()
                     elapsed = time.perf_counter() - began
                     figures[f"{kind}_actions_per_s"] = actions / elapsed
                     figures[f"{kind}_p50_ms"] = 1000 * statistics.median(latencies)
                     figures[f"{kind}_p99_ms"] = 1000 * _percentile(latencies, 0.99)
                 figures["smtp_messages"] = len(smtp.messages())
+                figures["smtp_connections"] = dispatcher.notifiers["email"].pool.opened  # type: ignore[attr-defined]
             finally:
                 await dispatcher.aclose()
                 await client.aclose()
@@ -139,8 +154,9 @@ async def run(actions: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--actions", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=16, help="1: one at a time")
     args = parser.parse_args()
-    figures = asyncio.run(run(args.actions))
+    figures = asyncio.run(run(args.actions, args.concurrency))
     for name, value in figures.items():
         print(f"{name:24s} {value:10.1f}")
     print(json.dumps(figures))

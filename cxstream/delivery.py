@@ -111,7 +111,7 @@ class RedisScheduledActions:
 
 
 class DeliveryLoop:
-    """Hold, skip, dispatch, dead-letter: one action at a time."""
+    """Hold, skip, dispatch, dead-letter; ``handle`` may run for several actions at once."""
 
     def __init__(
         self,

@@ -81,6 +81,18 @@ class SmtpSettings(_Section):
     )
     brand: str = Field("", description="shop name used in greetings and sign-offs")
     support_url: str | None = None
+    max_connections: int = Field(
+        8,
+        ge=0,
+        description="connections kept open and reused, and messages sent at once at most; "
+        "0: one connection per message",
+    )
+    connection_idle_s: float = Field(
+        30.0, gt=0, description="an open connection unused for this long is not reused"
+    )
+    messages_per_connection: int = Field(
+        100, ge=1, description="messages sent on one connection before it is closed"
+    )
 
     @property
     def message_id_domain_or_default(self) -> str:
@@ -111,4 +123,10 @@ class DispatchSettings(_Section):
     )
     lease_s: float = Field(
         120.0, gt=0, description="how long a dispatcher may hold an action it is sending"
+    )
+    concurrency: int = Field(
+        16,
+        ge=1,
+        description="actions the delivery agent delivers at once (the actions of one "
+        "customer, and those concerning no customer, still one after the other)",
     )

@@ -27,7 +27,8 @@ other's records, whether they run one after the other or at the same time. The o
 window for a duplicate is a crash (or lost connection to the store) *after* the
 notifier succeeded and *before* the result was written, or a request that timed out
 after the server had in fact accepted it and is then retried: the action is sent again
-once the lease expires. For Slack this is a second identical message (Slack has no
+once the lease expires (with several deliveries running at once, every action in
+flight at the crash is in that window). For Slack this is a second identical message (Slack has no
 idempotency key for ``chat.postMessage``), so the window is kept to one Redis write. For
 email the repeat has the same ``Message-ID`` (derived from the action id), so
 receivers that deduplicate by Message-ID show one message; the webhook repeats its

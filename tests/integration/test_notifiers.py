@@ -405,6 +405,9 @@ async def test_emails_in_german_and_english_with_both_parts(smtp_server: SmtpSer
     notice = email_action("delay_notice", language="en", customer="c-2")
     first = await notifier.send(apology)
     second = await notifier.send(notice)
+    assert notifier.pool is not None
+    assert notifier.pool.opened == 1  # the second message reused the connection
+    await notifier.aclose()
 
     mails = smtp_server.messages()
     assert len(mails) == 2
@@ -478,6 +481,26 @@ async def test_smtp_down_then_up_delivers_once(smtp_server: SmtpServer) -> None:
     assert len(smtp_server.received) == 1
     assert len(waits) == 2
     assert waits[1] >= waits[0]
+    await dispatcher.aclose()
+
+
+async def test_kept_connection_closed_by_a_server_restart_is_replaced(
+    smtp_server: SmtpServer,
+) -> None:
+    contacts = DictContactDirectory([Contact("c-1", email=CUSTOMER_EMAIL, language="en")])
+    notifier = EmailNotifier(smtp_settings(smtp_server), contacts)
+    dispatcher = ActionDispatcher(
+        {"email": notifier}, MemoryIdempotencyStore(), settings=fast_dispatch(), sleep=Waits()
+    )
+    assert (await dispatcher.dispatch(email_action())).status == "sent"
+    await asyncio.to_thread(smtp_server.stop)
+    await asyncio.to_thread(smtp_server.start)
+    again = await dispatcher.dispatch(email_action())
+    await dispatcher.aclose()
+    assert again.status == "sent"
+    assert len(smtp_server.received) == 2
+    assert notifier.pool is not None
+    assert notifier.pool.opened == 2
 
 
 async def test_refused_recipient_is_permanent_and_deferred_is_retried(
@@ -660,6 +683,7 @@ async def test_failed_action_is_released_for_a_later_attempt_with_redis(
     assert await redis_client.get(store.key(action.action_id)) is None
     smtp_server.defer.clear()
     assert (await dispatcher.dispatch(action)).status == "sent"
+    await dispatcher.aclose()
     await redis_client.delete(store.key(action.action_id))
 
 
@@ -688,5 +712,6 @@ async def test_contacts_are_read_from_the_engine_profiles_in_redis(
         skipped = await notifier.send(email_action("delay_notice", customer="c-42"))
         assert (skipped.status, skipped.reason) == ("skipped", "opt_out")
         assert len(smtp_server.received) == 1
+        await notifier.aclose()
     finally:
         await redis_client.delete(key)
