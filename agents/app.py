@@ -182,7 +182,7 @@ def create_app(settings: Settings) -> faust.App:
         if rt is None:
             store = RedisStateStore.from_settings(settings)
             engine = Engine(store, EngineOptions.from_settings(settings))
-            aligner: EventTimeAligner[Any] = EventTimeAligner(lag, max_idle_s=settings.join_hold_s)
+            aligner: EventTimeAligner[Any] = EventTimeAligner.from_settings(settings, lag)
             watermarks = RedisWatermarkStore(store.client, settings.key_prefix)
             firing = RedisFiringAlerts(store.client, settings.key_prefix)
             rt = IngestRuntime(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import shutil
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -155,6 +157,27 @@ async def _produce(
     return sent_at, sent_wall
 
 
+class _CpuMeter:
+    """CPU time of a few processes, from now on, as a share of one core."""
+
+    def __init__(self, **pids: int | None) -> None:
+        self._procs = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
+        self._start = time.monotonic()
+        self._cpu = {name: self._used(proc) for name, proc in self._procs.items()}
+
+    @staticmethod
+    def _used(proc: psutil.Process) -> float:
+        times = proc.cpu_times()
+        return float(times.user + times.system)
+
+    def percent(self) -> dict[str, float]:
+        elapsed = time.monotonic() - self._start
+        return {
+            name: 100 * (self._used(proc) - self._cpu[name]) / elapsed
+            for name, proc in self._procs.items()
+        }
+
+
 def _quantile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
@@ -163,23 +186,33 @@ def run(
     rate: float,
     seconds: float,
     *,
+    warmup: float = 15.0,
     concurrency: int | None = None,
     smtp_connections: int | None = None,
+    kafka: str | None = None,
 ) -> dict[str, Any]:
-    """One run; ``concurrency`` and ``smtp_connections`` override the delivery agent's
+    """One run: ``warmup`` seconds at ``rate`` whose emails are not measured (the first
+    connections, fetches and caches of a freshly started worker), then ``seconds``
+    measured. ``concurrency`` and ``smtp_connections`` override the delivery agent's
     concurrency and the email notifier's kept-open connections (default: the settings'
-    defaults)."""
+    defaults). ``kafka`` (``host:port``) is an external broker to use instead of the
+    embedded one (whose in-memory log costs more CPU the longer it grows)."""
     work = Path(tempfile.mkdtemp(prefix="cxstream-latency-"))
     uid = uuid.uuid4().hex[:8]
     try:
         with (
-            EmbeddedKafka(log_path=work / "tansu.log") as kafka,
+            contextlib.ExitStack() as stack,
             EmbeddedRedis(log_path=work / "redis.log") as redis,
             SmtpServer() as smtp,
         ):
+            embedded = (
+                stack.enter_context(EmbeddedKafka(log_path=work / "tansu.log"))
+                if kafka is None
+                else None
+            )
             names = {n: f"lat-{uid}.{n}" for n in TopicNames.model_fields}
             settings = Settings(
-                broker=kafka.bootstrap,
+                broker=embedded.bootstrap if embedded is not None else str(kafka),
                 redis_url=redis.url,
                 app_id=f"lat-{uid}",
                 key_prefix=f"lat{uid}",
@@ -203,23 +236,29 @@ def run(
             with WorkerProcess(settings, work, "worker") as worker, _Arrivals(smtp) as arrivals:
                 worker.wait_until(lambda s: s.get("ready", False), 120, "worker ready")
                 time.sleep(5.0)  # let the group settle before the clock starts
-                sent_at, sent_wall = asyncio.run(_produce(settings, rate, seconds))
+                cpu = _CpuMeter(
+                    broker=embedded.pid if embedded is not None else None,
+                    redis=redis.pid,
+                    worker=worker.pid,
+                )
+                sent_at, sent_wall = asyncio.run(_produce(settings, rate, warmup + seconds))
+                busy = cpu.percent()
                 time.sleep(10.0)  # the last emails of the stream
                 outbox = asyncio.run(_outbox_times(settings))
-                latencies = sorted(
-                    arrivals.seen[a] - sent_at[a] for a in arrivals.seen if a in sent_at
-                )
-                start = min(sent_at.values(), default=0.0)
+                start = min(sent_at.values(), default=0.0) + warmup
+                warm = [a for a in arrivals.seen if a in sent_at and sent_at[a] < start]
+                measured = [a for a in arrivals.seen if a in sent_at and sent_at[a] >= start]
+                latencies = sorted(arrivals.seen[a] - sent_at[a] for a in measured)
+                warmup_max = max((arrivals.seen[a] - sent_at[a] for a in warm), default=0.0)
                 by_slice: dict[int, list[float]] = {}
-                for a in arrivals.seen:
-                    if a in sent_at:
-                        late = arrivals.seen[a] - sent_at[a]
-                        by_slice.setdefault(int((sent_at[a] - start) // 15), []).append(late)
+                for a in measured:
+                    late = arrivals.seen[a] - sent_at[a]
+                    by_slice.setdefault(int((sent_at[a] - start) // 15), []).append(late)
         if not latencies:
             raise RuntimeError(f"no apology arrived; see {work}")
         # The two legs, on the wall clock: answer produced -> action on the outbox topic
         # (decode, join, planner, publish), and -> email at the SMTP server (delivery).
-        wall = {a: arrivals.seen_wall[a] for a in arrivals.seen if a in sent_at and a in outbox}
+        wall = {a: arrivals.seen_wall[a] for a in measured if a in outbox}
         to_outbox = sorted(outbox[a] - sent_wall[a] for a in wall)
         to_smtp = sorted(wall[a] - outbox[a] for a in wall)
         return {
@@ -230,8 +269,13 @@ def run(
             "p50_ms": 1000 * statistics.median(latencies),
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
             "max_ms": 1000 * latencies[-1],
+            "warmup_emails": len(warm),
+            "warmup_max_ms": 1000 * warmup_max,
             # Worst latency per 15 s of the run: steady, or growing (the worker falls behind)?
             "max_ms_per_15s": [round(1000 * max(v)) for _, v in sorted(by_slice.items())],
+            # Share of one core each server used while the stream was produced: the
+            # embedded broker's in-memory log gets slower as it grows.
+            **{f"{name}_cpu_pct": round(value, 1) for name, value in busy.items()},
             "outbox_p50_ms": 1000 * _quantile(to_outbox, 0.5),
             "outbox_p99_ms": 1000 * _quantile(to_outbox, 0.99),
             "delivery_p50_ms": 1000 * _quantile(to_smtp, 0.5),
@@ -244,10 +288,14 @@ def run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=2500.0, help="events per second")
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds")
+    parser.add_argument(
+        "--warmup", type=float, default=15.0, help="seconds at --rate before measuring"
+    )
     parser.add_argument(
         "--concurrency", type=int, help="actions the delivery agent delivers at once"
     )
+    parser.add_argument("--kafka", help="external broker host:port (default: embedded Tansu)")
     parser.add_argument(
         "--smtp-connections", type=int, help="SMTP connections kept open (0: one per email)"
     )
@@ -255,8 +303,10 @@ def main() -> None:
     figures = run(
         args.rate,
         args.seconds,
+        warmup=args.warmup,
         concurrency=args.concurrency,
         smtp_connections=args.smtp_connections,
+        kafka=args.kafka,
     )
     for name, value in figures.items():
         if isinstance(value, list):

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from cxstream.clock import Clock, SystemClock
 from cxstream.decoding import Envelope
+
+if TYPE_CHECKING:
+    from cxstream.config import Settings
 
 __all__ = ["EventTimeAligner"]
 
@@ -64,6 +67,18 @@ class EventTimeAligner(Generic[T]):
         self._held: dict[str, deque[tuple[float, float, Envelope, T]]] = {}
         self._count = 0
         self._last_progress = self.clock.monotonic()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, lag: Callable[[str], int | None], *, clock: Clock | None = None
+    ) -> EventTimeAligner[T]:
+        """The worker's aligner: ``join_hold_s`` and ``join_grace_s`` from ``settings``."""
+        return cls(
+            lag,
+            max_idle_s=settings.join_hold_s,
+            caught_up_grace_s=settings.join_grace_s,
+            clock=clock,
+        )
 
     @property
     def held(self) -> int:

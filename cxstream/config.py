@@ -110,7 +110,7 @@ class Settings(BaseSettings):
 
     # Engine
     batch_size: int = Field(2000, ge=1, description="events per processing batch")
-    batch_within_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")
+    batch_within_s: float = Field(0.05, gt=0, description="longest wait to fill a batch")
     fetch_max_wait_ms: int = Field(
         100,
         ge=1,

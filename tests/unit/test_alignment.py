@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from cxstream.alignment import EventTimeAligner
 from cxstream.clock import ManualClock
+from cxstream.config import Settings
 from cxstream.decoding import Envelope, KafkaOrigin
 from cxstream.events import event_adapter
 
@@ -313,3 +314,18 @@ def test_every_event_comes_out_once_in_stream_order(
     for env, _ in released:
         assert env.seq > last_seq.get(env.stream, -1), "released out of stream order"
         last_seq[env.stream] = env.seq
+
+
+def test_the_worker_aligner_takes_its_waits_from_the_settings() -> None:
+    config = Settings(join_grace_s=0.1, join_hold_s=3.0)
+    clock = ManualClock()
+    aligner: EventTimeAligner[str] = EventTimeAligner.from_settings(
+        config, lambda stream: 0, clock=clock
+    )
+    assert (aligner.caught_up_grace_s, aligner.max_idle_s) == (0.1, 3.0)
+    at = Positions()
+    aligner.expect([LOGISTICS])
+    aligner.offer([at.logistics(10)])
+    assert aligner.offer([at.feedback(60)]) == []
+    clock.advance(0.1)
+    assert tokens(aligner.offer([])) == ["tok:cx.feedback/0@0"]
