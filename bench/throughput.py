@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--rules",
-        type=Path,
+        type=lambda value: Path(value).resolve(),  # the worker runs in a directory of its own
         default=None,
         help="run the worker (and the replays) with this rules directory, e.g. rules/",
     )

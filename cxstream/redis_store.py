@@ -18,211 +18,23 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import hiredis
 import redis.asyncio as aioredis
 from pydantic_core import to_json
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.connection import Connection
 
 from cxstream.config import Settings
 from cxstream.keys import KeyLayout
+from cxstream.redis_client import connect_redis
 from cxstream.redis_scripts import ScriptPipeline
+from cxstream.state_scripts import (
+    APPLY_SERIES,
+    APPLY_SERIES_GROUPS,
+    COMMIT_PARTITION,
+    READ_BUCKETS,
+)
 from cxstream.store import Counters, StateChanges, StateRequest, StateSnapshot
 
-__all__ = ["RedisStateStore", "connect_redis"]
-
-# KEYS: 1 batch counter, 2 journal hash, 3 commit tokens hash, 4.. the partition's seen
-#       sets, then the keys of the order states and profiles to set.
-# ARGV: 1 commit token, 2 dedup ttl, 3 journal payload ("" for none), 4 done JSON
-#       [[batch number, token]] (applied earlier: delete their entries), 5 order ttl,
-#       6 profile ttl, 7 number of order states, 8 number of seen sets S, 9.. 8+S how many
-#       ids go to each seen set, then those ids (set by set), then the values (order states,
-#       then profiles; one per key after the seen sets, same order).
-# Returns the batch number of this commit (the earlier one if the token was seen).
-_COMMIT_PARTITION = """
-for _, done in ipairs(cjson.decode(ARGV[4])) do
-  redis.call('HDEL', KEYS[2], done[1])
-  if done[2] ~= ARGV[1] then redis.call('HDEL', KEYS[3], done[2]) end
-end
-local previous = redis.call('HGET', KEYS[3], ARGV[1])
-if previous then return tonumber(previous) end
-local dedup_ttl = tonumber(ARGV[2])
-local sets = tonumber(ARGV[8])
-local a = 9 + sets
-for i = 1, sets do
-  local key = KEYS[3 + i]
-  local last = a + tonumber(ARGV[8 + i]) - 1
-  for j = a, last, 500 do
-    redis.call('SADD', key, unpack(ARGV, j, math.min(j + 499, last)))
-  end
-  redis.call('EXPIRE', key, dedup_ttl)
-  a = last + 1
-end
-local k = 3 + sets
-local last_order = a + tonumber(ARGV[7]) - 1
-for i = a, last_order do
-  k = k + 1
-  redis.call('SET', KEYS[k], ARGV[i], 'EX', ARGV[5])
-end
-for i = last_order + 1, #ARGV do
-  k = k + 1
-  redis.call('SET', KEYS[k], ARGV[i], 'EX', ARGV[6])
-end
-local n = redis.call('INCR', KEYS[1])
-redis.call('HSET', KEYS[3], ARGV[1], n)
-redis.call('EXPIRE', KEYS[3], dedup_ttl)
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], n, ARGV[3]) end
-return n
-"""
-
-# Adds a series' groups, summed per bucket, if none of them was applied to it yet (the
-# usual case: one group per partition of one batch). Returns how many groups it applied
-# (0 if all were applied before), or -1 if only some of them were new: then the caller
-# runs _APPLY_SERIES_GROUPS.
-# KEYS: 1 watermarks hash, 2 bucket index (sorted set), 3.. bucket hashes.
-# ARGV: 1 ttl, 2 buckets to keep, 3 number of groups G, 4.. 3+2G partition and batch
-#       number of each group (a partition's groups in increasing batch number), then for
-#       each bucket hash in KEYS order: its bucket number, how many counters C, and C
-#       counter names and (non-zero) deltas.
-_APPLY_SERIES = """
-local groups = tonumber(ARGV[3])
-local fields, marks = {}, {}
-for i = 1, groups do
-  fields[i] = ARGV[2 + 2 * i]
-  marks[2 * i - 1] = ARGV[2 + 2 * i]
-  marks[2 * i] = ARGV[3 + 2 * i]
-end
-local fresh = 0
-for i = 1, groups, 500 do
-  local last = math.min(i + 499, groups)
-  local known = redis.call('HMGET', KEYS[1], unpack(fields, i, last))
-  for j = i, last do
-    if tonumber(ARGV[3 + 2 * j]) > tonumber(known[j - i + 1] or '0') then fresh = fresh + 1 end
-  end
-end
-if fresh == 0 then return 0 end
-if fresh < groups then return -1 end
-for i = 1, 2 * groups, 1000 do
-  redis.call('HSET', KEYS[1], unpack(marks, i, math.min(i + 999, 2 * groups)))
-end
-local ttl = tonumber(ARGV[1])
-local keep = tonumber(ARGV[2])
-local index = {}
-local newest = nil
-local a = 4 + 2 * groups
-for k = 3, #KEYS do
-  local key = KEYS[k]
-  local bucket = ARGV[a]
-  local last = a + 1 + 2 * tonumber(ARGV[a + 1])
-  for j = a + 2, last, 2 do redis.call('HINCRBY', key, ARGV[j], ARGV[j + 1]) end
-  redis.call('EXPIRE', key, ttl)
-  index[#index + 1] = bucket
-  index[#index + 1] = bucket
-  local number = tonumber(bucket)
-  if newest == nil or number > newest then newest = number end
-  a = last + 1
-end
-if newest ~= nil then
-  for i = 1, #index, 1000 do
-    redis.call('ZADD', KEYS[2], unpack(index, i, math.min(i + 999, #index)))
-  end
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (newest - keep))
-  redis.call('EXPIRE', KEYS[2], ttl)
-  redis.call('EXPIRE', KEYS[1], ttl)
-end
-return groups
-"""
-
-# Adds each group that is new to the series on its own (the general case, for a series
-# whose groups were applied in part, as after a crash during recovery).
-# KEYS: 1 watermarks hash, 2 bucket index (sorted set), 3.. bucket hashes.
-# ARGV: 1 ttl, 2 buckets to keep, 3 bucket numbers JSON (one per bucket key, same order),
-#       4 groups JSON [[partition, batch number, {bucket: {counter: delta}}], ...]
-#       (a partition's groups in increasing batch number).
-_APPLY_SERIES_GROUPS = """
-local ttl = tonumber(ARGV[1])
-local keep = tonumber(ARGV[2])
-local key_of = {}
-for i, bucket in ipairs(cjson.decode(ARGV[3])) do key_of[tostring(bucket)] = i + 2 end
-local sums = {}
-local applied = 0
-for _, group in ipairs(cjson.decode(ARGV[4])) do
-  local field = tostring(group[1])
-  local n = group[2]
-  local mark = tonumber(redis.call('HGET', KEYS[1], field) or '0')
-  if n > mark then
-    for bucket, deltas in pairs(group[3]) do
-      local k = key_of[tostring(bucket)]
-      local per_key = sums[k]
-      if per_key == nil then per_key = {}; sums[k] = per_key end
-      for name, delta in pairs(deltas) do per_key[name] = (per_key[name] or 0) + delta end
-    end
-    redis.call('HSET', KEYS[1], field, n)
-    applied = applied + 1
-  end
-end
-local newest = nil
-for k, per_key in pairs(sums) do
-  local key = KEYS[k]
-  for name, delta in pairs(per_key) do
-    if delta ~= 0 then redis.call('HINCRBY', key, name, delta) end
-  end
-  redis.call('EXPIRE', key, ttl)
-  local bucket = tonumber(string.match(key, ':agg:(-?%d+)$'))
-  redis.call('ZADD', KEYS[2], bucket, bucket)
-  if newest == nil or bucket > newest then newest = bucket end
-end
-if newest ~= nil then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (newest - keep))
-  redis.call('EXPIRE', KEYS[2], ttl)
-  redis.call('EXPIRE', KEYS[1], ttl)
-end
-return applied
-"""
-
-
-# KEYS: the bucket hashes of one series. Returns each one's fields and values.
-_READ_BUCKETS = """
-local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
-return out
-"""
-
-
-class _PackedConnection(Connection):
-    """A connection that packs commands with hiredis's C packer, as redis-py's synchronous
-    client does (the asyncio one packs them in Python, a microsecond per argument)."""
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        first = args[0]
-        # Like redis-py: a command name such as "SCRIPT LOAD" is sent as separate words.
-        if isinstance(first, str):
-            args = (*first.encode().split(), *args[1:])
-        elif b" " in first:
-            args = (*first.split(), *args[1:])
-        try:
-            return [hiredis.pack_command(args)]
-        except TypeError:  # a type only redis-py knows how to encode (or to reject)
-            return super().pack_command(*args)
-
-
-def connect_redis(settings: Settings) -> aioredis.Redis | RedisCluster:
-    """A client for the configured Redis (or Redis Cluster), with bounded timeouts."""
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    options: dict[str, Any] = {
-        "decode_responses": True,
-        "socket_timeout": 5.0,
-        "socket_connect_timeout": 3.0,
-        "health_check_interval": 15,
-    }
-    if password is not None:
-        options["password"] = password
-    if settings.redis_cluster:
-        return RedisCluster.from_url(settings.redis_url, **options)
-    # A URL that asks for TLS or a Unix socket gets redis-py's connection class for it.
-    return aioredis.Redis.from_url(
-        settings.redis_url, connection_class=_PackedConnection, **options
-    )
+__all__ = ["RedisStateStore"]
 
 
 def _journal_payload(contributions: dict[str, Counters], dims: dict[str, dict[str, str]]) -> bytes:
@@ -254,10 +66,10 @@ class RedisStateStore:
         self._runner = ScriptPipeline(
             client,
             {
-                "commit": _COMMIT_PARTITION,
-                "series": _APPLY_SERIES,
-                "series_groups": _APPLY_SERIES_GROUPS,
-                "read": _READ_BUCKETS,
+                "commit": COMMIT_PARTITION,
+                "series": APPLY_SERIES,
+                "series_groups": APPLY_SERIES_GROUPS,
+                "read": READ_BUCKETS,
             },
         )
         self._known_series: set[str] = set()

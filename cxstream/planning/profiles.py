@@ -67,7 +67,7 @@ class RedisProfileReader:
     def from_settings(
         cls, settings: Settings, client: aioredis.Redis | RedisCluster | None = None
     ) -> RedisProfileReader:
-        from cxstream.redis_store import connect_redis
+        from cxstream.redis_client import connect_redis
 
         return cls(
             client if client is not None else connect_redis(settings),

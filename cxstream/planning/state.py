@@ -400,7 +400,7 @@ class RedisPlannerState:
         cls, settings: Settings, client: aioredis.Redis | RedisCluster | None = None
     ) -> RedisPlannerState:
         """Records of the deployment ``settings`` describe, kept as long as orders."""
-        from cxstream.redis_store import connect_redis
+        from cxstream.redis_client import connect_redis
 
         return cls(
             client if client is not None else connect_redis(settings),

@@ -210,7 +210,7 @@ class RedisSilenceStore:
 
     @classmethod
     def from_settings(cls, settings: Settings, retention: timedelta = DEFAULT_RETENTION) -> Self:
-        from cxstream.redis_store import connect_redis
+        from cxstream.redis_client import connect_redis
 
         return cls(connect_redis(settings), settings.key_prefix, retention)
 
