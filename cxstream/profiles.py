@@ -15,7 +15,7 @@ from typing import Any
 from pydantic_core import from_json
 
 from cxstream.events import CustomerEvent
-from cxstream.orders import History, dump_history, load_history, record_change, value_as_of
+from cxstream.history import History, dump_history, load_history, record_change, value_as_of
 
 __all__ = ["CustomerProfile"]
 

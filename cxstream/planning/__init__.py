@@ -6,8 +6,10 @@ batch (:class:`~cxstream.engine.BatchOutcome`) and the firing alerts into
 once however often a batch is run again after a crash.
 
 * :mod:`cxstream.planning.planner`: :class:`ActionPlanner`, what is decided and why;
-* :mod:`cxstream.planning.state`: :class:`PlannerState`, its records in Redis
-  (:class:`RedisPlannerState`, keys and TTLs) or in memory (:class:`MemoryPlannerState`);
+* :mod:`cxstream.planning.state`: :class:`PlannerState`, its records, in memory
+  (:class:`MemoryPlannerState`);
+* :mod:`cxstream.planning.redis_state`: the same records in Redis
+  (:class:`RedisPlannerState`, keys and TTLs);
 * :mod:`cxstream.planning.profiles`: :class:`ProfileReader` for customers the batch did
   not load;
 * :mod:`cxstream.planning.tasks`: acknowledging VIP tasks (``cxstream tasks ack``);
@@ -22,6 +24,7 @@ from cxstream.planning.planner import (
     subject_of,
 )
 from cxstream.planning.profiles import MemoryProfileReader, ProfileReader, RedisProfileReader
+from cxstream.planning.redis_state import RedisPlannerState
 from cxstream.planning.state import (
     DEFAULT_RECORD_TTL,
     HISTORY_KEEP,
@@ -30,7 +33,6 @@ from cxstream.planning.state import (
     NoticeClaim,
     PlannerKeys,
     PlannerState,
-    RedisPlannerState,
     fingerprint,
 )
 from cxstream.planning.tasks import (

@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cxstream.events import LOGISTICS_TYPES, LogisticsEvent
-from cxstream.orders import HISTORY_LIMIT, STAGES, History, OrderState, record_change, value_as_of
+from cxstream.history import HISTORY_LIMIT, History, record_change, value_as_of
+from cxstream.orders import STAGES, OrderState
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PROMISED = date(2026, 3, 4)

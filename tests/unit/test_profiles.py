@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cxstream.events import CustomerEvent
-from cxstream.orders import HISTORY_LIMIT
+from cxstream.history import HISTORY_LIMIT
 from cxstream.profiles import CustomerProfile
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
