@@ -28,6 +28,7 @@ from cxstream.web.settings import WebSettings
 from cxstream.web.sinks import AIOKafkaEventSink, SinkUnavailable
 from cxstream.worker_process import WorkerProcess, free_port
 from tests.conftest import TopicFactory
+from tests.integration.topics import read_records
 from tests.integration.worker_settings import worker_test_settings
 from tests.unit.web.helpers import bearer, feedback, logistics
 
@@ -45,27 +46,6 @@ def _settings(kafka: str, topic_factory: TopicFactory, **web: Any) -> Settings:
     )
     web.setdefault("tokens", [{"name": "survey", "token": TOKEN}])
     return Settings(broker=kafka, topics=topics, web=WebSettings(**web))
-
-
-async def _read(kafka: str, topic: str, expected: int) -> list[tuple[bytes | None, bytes]]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=kafka,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    records: list[tuple[bytes | None, bytes]] = []
-    try:
-        deadline = time.monotonic() + 20
-        while len(records) < expected and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for found in batch.values():
-                records.extend((r.key, r.value) for r in found)
-    finally:
-        await consumer.stop()
-    return records
 
 
 async def _total(kafka: str, *topics: str) -> int:
@@ -122,10 +102,15 @@ async def test_a_mixed_batch_lands_on_the_topics_and_the_dead_letter_topic(
     answer = response.json()
     assert (answer["accepted"], answer["rejected"]) == (2, 2)
 
-    accepted = await _read(kafka_bootstrap, topics.feedback, 2)
+    accepted = await read_records(kafka_bootstrap, topics.feedback, lambda r: len(r) >= 2)
     assert sorted(key or b"" for key, _ in accepted) == [b"c-2", b"o-1"]
     assert sorted(json.loads(value)["event_id"] for _, value in accepted) == ["f-1", "f-2"]
-    letters = [json.loads(value) for _, value in await _read(kafka_bootstrap, topics.deadletter, 2)]
+    letters = [
+        json.loads(value)
+        for _, value in await read_records(
+            kafka_bootstrap, topics.deadletter, lambda r: len(r) >= 2
+        )
+    ]
     assert sorted(letter["index"] for letter in letters) == [1, 2]
     by_index = {letter["index"]: letter for letter in letters}
     assert "field 'score'" in by_index[1]["error"]

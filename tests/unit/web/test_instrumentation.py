@@ -53,6 +53,18 @@ class _Planner:
         return [_action()]
 
 
+def _runtime(settings: Settings, send_dead_letters: Any, **options: Any) -> IngestRuntime:
+    """An ingest runtime over an in-memory store whose reference streams are caught up."""
+    return IngestRuntime(
+        settings,
+        Engine(MemoryStateStore(), EngineOptions.from_settings(settings)),
+        EventTimeAligner(lambda stream: 0),
+        send_dead_letters,
+        lambda token: None,
+        **options,
+    )
+
+
 async def test_the_ingest_runtime_counts_events_dead_letters_batches_and_actions() -> None:
     settings = Settings()
     metrics = Metrics()
@@ -65,13 +77,10 @@ async def test_the_ingest_runtime_counts_events_dead_letters_batches_and_actions
     async def publish(actions: Sequence[ActionRecord]) -> None:
         published.extend(actions)
 
-    runtime = IngestRuntime(
+    runtime = _runtime(
         settings,
-        Engine(MemoryStateStore(), EngineOptions.from_settings(settings)),
-        EventTimeAligner(lambda stream: 0),
         send_dead_letters,
-        lambda token: None,
-        planner=_Planner(),  # type: ignore[arg-type]
+        planner=_Planner(),
         publish_actions=publish,
         metrics=metrics,
     )
@@ -100,14 +109,7 @@ async def test_the_ingest_runtime_counts_events_that_came_late() -> None:
     async def ignore(batch: Sequence[Any]) -> None:
         return None
 
-    runtime = IngestRuntime(
-        settings,
-        Engine(MemoryStateStore(), EngineOptions.from_settings(settings)),
-        EventTimeAligner(lambda stream: 0),
-        ignore,
-        lambda token: None,
-        metrics=metrics,
-    )
+    runtime = _runtime(settings, ignore, metrics=metrics)
     topic = settings.topics.feedback
     answers = [
         feedback("f-noon", ts="2026-03-02T12:00:00Z", order_id=None),
@@ -230,11 +232,5 @@ def test_the_loops_work_without_metrics_given() -> None:
     async def nothing(*args: Any) -> None:
         return None
 
-    runtime = IngestRuntime(
-        settings,
-        Engine(MemoryStateStore(), EngineOptions.from_settings(settings)),
-        EventTimeAligner(lambda stream: 0),
-        nothing,
-        lambda token: None,
-    )
+    runtime = _runtime(settings, nothing)
     assert isinstance(runtime.metrics, Metrics)
