@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from functools import partial
 
 import redis.asyncio as aioredis
+from cxstream.agents.delivery import KeyedLanes, lane_key
 
-from agents.delivery import KeyedLanes, lane_key
 from cxstream.delivery_settings import DispatchSettings, SlackSettings, SmtpSettings
 from cxstream.embedded import EmbeddedRedis
 from cxstream.notify.contacts import Contact, DictContactDirectory

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from cxstream.agents.delivery import InOrderAcks, KeyedLanes, lane_key, run_delivery
 
-from agents.delivery import InOrderAcks, KeyedLanes, lane_key, run_delivery
 from cxstream.records import ActionRecord
 
 AT = datetime(2026, 3, 2, 12, tzinfo=UTC)

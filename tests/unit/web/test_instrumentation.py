@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.detection import DetectionLoop
-from agents.runtime import IngestRuntime
+from cxstream.agents.detection import DetectionLoop
+from cxstream.agents.runtime import IngestRuntime
+
 from cxstream.alignment import EventTimeAligner
 from cxstream.config import Settings
 from cxstream.delivery import DeliveryLoop, MemoryScheduledActions
