@@ -366,6 +366,7 @@ def create_app(settings: Settings) -> faust.App:
             body["actions_published"] = detection().actions_published
             body["deliveries"] = dict(delivery().counts)
             body["windows_closed"] = detection().stage.windows_closed
+            body["windows_skipped"] = detection().stage.windows_skipped
         return body
 
     def refresh_lag() -> None:

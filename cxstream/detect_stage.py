@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -85,6 +85,11 @@ __all__ = [
 log = logging.getLogger("cxstream.detection")
 
 _STATUS_ORDER = {"firing": 0, "resolved": 1}
+
+#: Closed windows of one watch judged at once, however far the watermark moved; beyond
+#: it only those holding data (and those resolving firing alerts) are (1000 hourly
+#: windows: 41 days).
+MAX_WINDOWS_JUDGED_AT_ONCE = 1000
 
 
 @dataclass(slots=True, eq=False)
@@ -148,6 +153,8 @@ class DetectionStage:
         self.context = AlertContext(report_url)
         self._owners: dict[int, _Owner] = {}
         self.windows_closed = 0
+        #: Closed windows not judged: empty ones after a jump of the watermark.
+        self.windows_skipped = 0
         self.detections = 0
         self.corrections = 0
         self._pending: dict[int, dict[str, str]] = {}
@@ -330,26 +337,28 @@ class DetectionStage:
                 if slot.tracker is None:
                     start = datetime.fromtimestamp(first * slot.spec.bucket_seconds, tz=UTC)
                     slot.tracker = WindowTracker(slot.spec, start=start)
-        closed: list[tuple[_Slot, list[Window]]] = []
+        closed: list[tuple[_Slot, range]] = []
         for slot in owner.slots:
             assert slot.tracker is not None
-            windows = slot.tracker.advance(watermark)
-            if windows:
-                closed.append((slot, windows))
+            span = slot.tracker.advance_indices(watermark)
+            if span:
+                closed.append((slot, span))
         if not closed:
             return []
         ranges = [
-            bucket_range(w, slot.spec.bucket_seconds) for slot, windows in closed for w in windows
+            bucket_range(slot.spec.window(k), slot.spec.bucket_seconds)
+            for slot, span in closed
+            for k in (span[0], span[-1])
         ]
         first_bucket = min(r[0] for r in ranges)
         last_bucket = max(r[1] for r in ranges)
         data = await self.store.read_buckets(sorted(mine), first_bucket, last_bucket)
         out: list[AlertRecord] = []
         fields: dict[str, str] = {}
-        for slot, windows in closed:
+        for slot, span in closed:
             watched = {sid: dims for sid, dims in mine.items() if slot.watch.watches(dims)}
             touched: set[str] = set()
-            for window in windows:
+            for window in self._windows_to_judge(slot, span, data):
                 self.windows_closed += 1
                 out += self._judge_window(slot, owner, window, watched, data, touched)
             dirty = self._dirty.setdefault(owner_id, set())
@@ -362,6 +371,49 @@ class DetectionStage:
         owner.raw.update(fields)
         self._pending.setdefault(owner_id, {}).update(fields)
         return out
+
+    def _windows_to_judge(
+        self, slot: _Slot, span: range, data: Mapping[str, Mapping[int, object]]
+    ) -> Iterator[Window]:
+        """The closed windows ``span`` of ``slot`` to judge, in order: all of them, unless
+        there are more than :data:`MAX_WINDOWS_JUDGED_AT_ONCE` (the watermark jumped far
+        ahead, e.g. to an implausible event time). Then only the windows holding data, and
+        after each the windows that still count toward resolving a firing alert; the
+        windows between, judged, would change nothing. Evaluated lazily: the alert state
+        is that after the windows judged before."""
+        spec = slot.spec
+        if len(span) <= MAX_WINDOWS_JUDGED_AT_ONCE:
+            for k in span:
+                yield spec.window(k)
+            return
+        with_data = sorted(
+            {
+                k
+                for buckets in data.values()
+                for bucket in buckets
+                for k in spec.indices_for_bucket(bucket)
+                if k in span
+            }
+        )
+        log.warning(
+            "event time jumped %d windows of %s ahead at once (%s to %s); judging the %d "
+            "that hold data",
+            len(span),
+            window_name(spec),
+            spec.window(span[0]).start.isoformat(),
+            spec.window(span[-1]).end.isoformat(),
+            len(with_data),
+            extra={"stage": "detection"},
+        )
+        k = span.start
+        for next_with_data in [*with_data, span.stop]:
+            while k < next_with_data and slot.alerts.active:
+                yield spec.window(k)  # counts toward resolving what is firing
+                k += 1
+            self.windows_skipped += max(0, next_with_data - k)
+            if next_with_data < span.stop:
+                yield spec.window(next_with_data)
+            k = next_with_data + 1
 
     def _judge_window(
         self,

@@ -203,7 +203,11 @@ class WindowSpec(BaseModel):
 
     def windows_for_bucket(self, bucket: int) -> list[Window]:
         """The windows that bucket ``bucket`` (of ``bucket_seconds``) is part of, in order."""
-        return [self.window(k) for k in self._indices_containing(bucket * self.bucket_seconds)]
+        return [self.window(k) for k in self.indices_for_bucket(bucket)]
+
+    def indices_for_bucket(self, bucket: int) -> range:
+        """The numbers (see :meth:`window`) of the windows bucket ``bucket`` is part of."""
+        return self._indices_containing(bucket * self.bucket_seconds)
 
     def closes_at(self, window: Window) -> datetime:
         """The watermark at which ``window`` closes."""
@@ -269,8 +273,8 @@ class WindowTracker:
     that goes back changes nothing. Pass the stream's earliest event time as
     ``start`` to have windows that are already closed at the first watermark
     closed too. Every window up to the watermark closes, so a watermark far ahead of the
-    data (an implausible event time) closes many empty windows at once: keep such
-    event times out of the watermark.
+    data (an implausible event time) closes very many empty windows at once:
+    :meth:`advance_indices` gives their numbers without building them.
 
     The state is two times in epoch seconds: windows ending after ``origin`` are
     tracked, and those ending at or before ``closed_until`` have closed. With another
@@ -301,19 +305,25 @@ class WindowTracker:
 
     def advance(self, watermark: datetime) -> list[Window]:
         """The windows that closed since the last call, oldest first."""
+        return [self.spec.window(k) for k in self.advance_indices(watermark)]
+
+    def advance_indices(self, watermark: datetime) -> range:
+        """The numbers (see :meth:`WindowSpec.window`) of the windows that closed since
+        the last call, in order: what :meth:`advance` returns, without building them (a
+        watermark far ahead of the data closes very many windows at once)."""
         _require_aware(watermark, "watermark")
         horizon = _epoch_seconds(watermark - self.spec.allowed_lateness)
         last_end = self.spec.last_end_by(horizon)
         if self._closed is None:
             self._origin = self._closed = last_end
-            return []
+            return range(0)
         if last_end <= self._closed:
-            return []
+            return range(0)
         size, step = self.spec.size_seconds, self.spec.step_seconds
         first = (self._closed - size) // step + 1
         last = (horizon - size) // step
         self._closed = last_end
-        return [self.spec.window(k) for k in range(first, last + 1)]
+        return range(first, last + 1)
 
     def is_closed(self, window: Window) -> bool:
         """Whether ``window`` is tracked and has closed."""

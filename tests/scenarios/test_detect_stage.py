@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from cxstream import detect_stage
 from cxstream.checkpoints import MemoryCheckpointStore, owner_of
 from cxstream.config import Settings
 from cxstream.decoding import EventDecoder
-from cxstream.detection_setup import detection_stage
+from cxstream.detection_setup import detection_stage, load_rule_set
 from cxstream.engine import Engine, EngineOptions
 from cxstream.generator import GeneratorConfig, generate_events, write_jsonl
 from cxstream.generator.incidents import CarrierDelayIncident
@@ -20,6 +21,24 @@ from cxstream.replay import Replayer
 
 pytestmark = pytest.mark.slow
 
+LATE_CARRIER_RULE = """
+rules:
+  - type: kpi_alert
+    name: carrier-late
+    kpi: late_rate
+    windows: [1h]
+    group_by: [[country, carrier]]
+    threshold: {type: fixed, above: 0.5}
+    min_volume: 5
+route:
+  receiver: logistics
+receivers:
+  - name: logistics
+    configs:
+      - type: slack
+        channel: "#logistics-alerts"
+        send_resolved: true
+"""
 SPLIT = datetime(2026, 3, 3, 13, 7, tzinfo=UTC)
 
 
@@ -47,12 +66,13 @@ async def _replay(
     out: Path,
     store: MemoryStateStore,
     checkpoints: MemoryCheckpointStore,
+    settings: Settings | None = None,
 ) -> list[str]:
-    settings = Settings()
+    settings = settings or Settings()
     replayer = Replayer(
         Engine(store, EngineOptions.from_settings(settings)),
         EventDecoder(),
-        stage=detection_stage(settings, store, checkpoints),
+        stage=detection_stage(settings, store, checkpoints, load_rule_set(settings)),
     )
     await replayer.run(files, out)
     return (out / "alerts.jsonl").read_text().splitlines()
@@ -91,3 +111,35 @@ def test_a_country_and_its_sub_segments_share_an_owner() -> None:
     de = owner_of({"country": "DE"}, 8)
     assert owner_of({"country": "DE", "carrier": "dhl"}, 8) == de
     assert owner_of({"country": "DE", "channel": "app", "segment": "vip"}, 8) == de
+
+
+async def test_a_far_jump_of_event_time_judges_like_judging_every_window(
+    stream: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One answer 60 days after the stream (an implausible clock, or a long pause): the
+    # watermark closes 1,440 hourly windows at once.
+    lines = stream[0].read_text().splitlines()
+    last = max(json.loads(line)["ts"] for line in lines)
+    jumped = json.loads(next(line for line in lines if '"feedback"' in line))
+    jumped["event_id"] = "after-a-long-pause"
+    jumped["ts"] = (datetime.fromisoformat(last) + timedelta(days=60)).isoformat()
+    path = tmp_path / "jump.jsonl"
+    path.write_text("\n".join([*lines, json.dumps(jumped)]) + "\n")
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "late.yaml").write_text(LATE_CARRIER_RULE)
+    settings = Settings(rules_dir=rules)
+    skipping = await _replay(
+        [path], tmp_path / "a", MemoryStateStore(), MemoryCheckpointStore(), settings
+    )
+    monkeypatch.setattr(detect_stage, "MAX_WINDOWS_JUDGED_AT_ONCE", 10**6)
+    every = await _replay(
+        [path], tmp_path / "b", MemoryStateStore(), MemoryCheckpointStore(), settings
+    )
+
+    assert skipping == every
+    statuses = [json.loads(line)["status"] for line in skipping]
+    assert "firing" in statuses
+    # What was firing is resolved by the empty windows of the pause, as when all are judged.
+    assert statuses.count("resolved") == statuses.count("firing")

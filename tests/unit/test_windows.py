@@ -290,3 +290,14 @@ def test_a_late_bucket_in_hopping_windows_corrects_each_closed_one() -> None:
 def test_a_fresh_tracker_corrects_nothing() -> None:
     tracker = WindowTracker(WindowSpec(size=HOUR))
     assert tracker.corrections_for(bucket_of(at(1), 900)) == []
+
+
+def test_a_far_watermark_closes_its_windows_as_a_range_of_numbers() -> None:
+    spec = WindowSpec(size=timedelta(hours=1))
+    tracker = WindowTracker(spec, start=datetime(2026, 3, 2, tzinfo=UTC))
+    span = tracker.advance_indices(datetime(2090, 1, 1, tzinfo=UTC))
+    assert len(span) > 500_000  # numbers only: no window objects built
+    assert spec.window(span[0]).start == datetime(2026, 3, 2, tzinfo=UTC)
+    assert spec.window(span[-1]).end <= datetime(2090, 1, 1, tzinfo=UTC) - spec.allowed_lateness
+    assert not tracker.advance_indices(datetime(2090, 1, 1, tzinfo=UTC))
+    assert list(spec.indices_for_bucket(4)) == [1]  # 01:00-01:15 lies in window 1
