@@ -25,6 +25,7 @@ from pydantic import (
 
 __all__ = [
     "LOGISTICS_TYPES",
+    "YEARS",
     "CustomerEvent",
     "Event",
     "EventKind",
@@ -55,9 +56,21 @@ LOGISTICS_TYPES: tuple[str, ...] = LogisticsType.__args__  # type: ignore[attr-d
 _TIMEZONES: dict[timedelta | None, tzinfo] = {}
 
 
+#: Event times and dates must lie in these years (both included): earlier or later ones
+#: come from a broken clock (the Unix epoch, year 9999), and would move the watermark
+#: decades away or overflow date arithmetic.
+YEARS = (1980, 2199)
+
+
+def _plausible_year(value: date) -> None:
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        raise ValueError(f"year {value.year} is outside the accepted {YEARS[0]}-{YEARS[1]}")
+
+
 def _standard_offset(value: datetime) -> datetime:
     """The same time with its offset as a :class:`datetime.timezone`: the same instant and
     offset, and much cheaper to compare and convert than the validator's own tzinfo type."""
+    _plausible_year(value)
     offset = value.utcoffset()
     tz = _TIMEZONES.get(offset)
     if tz is None:
@@ -65,8 +78,15 @@ def _standard_offset(value: datetime) -> datetime:
     return value.replace(tzinfo=tz)
 
 
+def _checked_date(value: date) -> date:
+    _plausible_year(value)
+    return value
+
+
 #: A time that carries an offset, as a ``datetime`` whose ``tzinfo`` is a ``timezone``.
 Timestamp = Annotated[AwareDatetime, AfterValidator(_standard_offset)]
+#: A calendar date in the accepted years.
+EventDate = Annotated[date, AfterValidator(_checked_date)]
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
 # Trimmed before the length check, so a blank label or region is rejected.
 Label = Annotated[
@@ -134,7 +154,7 @@ class LogisticsEvent(_Event):
     region: Region | None = None
     carrier: Label | None = None
     origin: Annotated[str, Field(max_length=64)] | None = None
-    promised_date: date | None = None
+    promised_date: EventDate | None = None
     eta: Timestamp | None = None
     channel: Label | None = None
     segment: Label | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import date
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ from cxstream.decoding import (
     KafkaOrigin,
     Origin,
 )
-from cxstream.events import LOGISTICS_TYPES, FeedbackEvent
+from cxstream.events import LOGISTICS_TYPES, YEARS, FeedbackEvent
 
 DECODER = EventDecoder()
 FILE = FileOrigin("events/2026-03-02.jsonl", 17)
@@ -97,7 +98,9 @@ def logistics_payloads(draw: st.DrawFn) -> dict[str, Any]:
         "region": st.from_regex(r"[A-Z]{2}", fullmatch=True),
         "carrier": st.sampled_from(["dhl", "dpd", "hermes", "ups", "postnl"]),
         "origin": st.text(max_size=30),
-        "promised_date": st.dates().map(lambda d: d.isoformat()),
+        "promised_date": st.dates(date(YEARS[0], 1, 1), date(YEARS[1], 12, 31)).map(
+            lambda d: d.isoformat()
+        ),
         "eta": timestamps,
         "channel": labels,
         "segment": labels,
@@ -388,6 +391,8 @@ DROP = object()
         ({"effort": 8}, "field 'effort': Input should be less than or equal to 7 (got 8)"),
         ({"ts": "2026-03-02T10:15:00"}, "field 'ts': Input should have timezone info"),
         ({"ts": "yesterday"}, "field 'ts'"),
+        ({"ts": "1970-01-01T00:00:00Z"}, "field 'ts': Value error, year 1970 is outside"),
+        ({"ts": "9999-12-31T23:59:59+01:00"}, "field 'ts': Value error, year 9999 is outside"),
         ({"country": "Germany"}, "field 'country'"),
         ({"reasons": ["Delivery Late"]}, "field 'reasons.0'"),
         ({"reasons": "delivery_late"}, "field 'reasons'"),
@@ -405,6 +410,20 @@ def test_reason_names_the_field(change: dict[str, Any], expected: str) -> None:
         else:
             payload[name] = value
     assert expected in error_for(encode(payload))
+
+
+def test_a_promised_date_from_a_broken_clock_is_rejected() -> None:
+    payload = {
+        "kind": "logistics",
+        "event_id": "lg-1",
+        "ts": "2026-03-02T10:15:00Z",
+        "order_id": "o-1",
+        "customer_id": "c-1",
+        "type": "order_placed",
+        "country": "DE",
+        "promised_date": "9999-12-31",
+    }
+    assert "field 'promised_date': Value error, year 9999" in error_for(encode(payload))
 
 
 def test_unknown_logistics_type_lists_the_accepted_types() -> None:
