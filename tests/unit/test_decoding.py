@@ -357,6 +357,17 @@ GOOD = {
 }
 
 
+LOGISTICS_GOOD = {
+    "kind": "logistics",
+    "event_id": "lg-1",
+    "ts": "2026-03-02T10:15:00Z",
+    "order_id": "o-1",
+    "customer_id": "c-1",
+    "type": "order_placed",
+    "country": "DE",
+}
+
+
 def letter_for(raw: bytes, origin: Origin = FILE) -> DeadLetter:
     result = decode(raw, origin)
     assert isinstance(result, DeadLetter)
@@ -413,29 +424,12 @@ def test_reason_names_the_field(change: dict[str, Any], expected: str) -> None:
 
 
 def test_a_promised_date_from_a_broken_clock_is_rejected() -> None:
-    payload = {
-        "kind": "logistics",
-        "event_id": "lg-1",
-        "ts": "2026-03-02T10:15:00Z",
-        "order_id": "o-1",
-        "customer_id": "c-1",
-        "type": "order_placed",
-        "country": "DE",
-        "promised_date": "9999-12-31",
-    }
+    payload = {**LOGISTICS_GOOD, "promised_date": "9999-12-31"}
     assert "field 'promised_date': Value error, year 9999" in error_for(encode(payload))
 
 
 def test_unknown_logistics_type_lists_the_accepted_types() -> None:
-    payload = {
-        "kind": "logistics",
-        "event_id": "lg-1",
-        "ts": "2026-03-02T10:15:00Z",
-        "order_id": "o-1",
-        "customer_id": "c-1",
-        "type": "teleported",
-        "country": "DE",
-    }
+    payload = {**LOGISTICS_GOOD, "type": "teleported"}
     error = error_for(encode(payload))
     assert error.startswith("field 'type':")
     assert "'delivered'" in error
