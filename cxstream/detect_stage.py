@@ -41,6 +41,7 @@ events judge the same windows.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -51,7 +52,7 @@ from typing import TYPE_CHECKING
 from cxstream.alert_conditions import detected_conditions, threshold_conditions
 from cxstream.alert_context import AlertContext
 from cxstream.alerting import AlertTracker
-from cxstream.checkpoints import CheckpointStore, owner_of
+from cxstream.checkpoints import CheckpointStore
 from cxstream.corrections import affected_windows, corrections_of
 from cxstream.detection import Detection, SeriesMonitor
 from cxstream.late_events import LateEvent
@@ -59,6 +60,7 @@ from cxstream.records import ActionRecord, AlertRecord, CorrectionRecord
 from cxstream.rules.routing import Router
 from cxstream.rules.ruleset import RuleSet
 from cxstream.rules.silences import Silence, SilenceStore
+from cxstream.series_directory import SeriesDirectory
 from cxstream.store import StateStore
 from cxstream.watches import DEFAULT_LEVELS, Watch, default_watches
 from cxstream.windows import (
@@ -163,6 +165,9 @@ class DetectionStage:
         self._dirty: dict[int, set[tuple[_Slot, str]]] = {}
         #: Late-event notes dealt with, forgotten at the next commit.
         self._late_done: dict[int, set[str]] = {}
+        self._directory = SeriesDirectory(partitions)
+        #: Watched series per owner, with how many of its series were looked at.
+        self._watched: dict[int, tuple[int, dict[str, Mapping[str, str]]]] = {}
 
     @property
     def owners(self) -> list[int]:
@@ -205,6 +210,7 @@ class DetectionStage:
             self._pending.pop(owner, None)
             self._dirty.pop(owner, None)
             self._late_done.pop(owner, None)
+            self._watched.pop(owner, None)
 
     async def commit(self) -> None:
         """Write the checkpoints of what :meth:`advance` judged. Call it once the alert
@@ -230,21 +236,25 @@ class DetectionStage:
         result = StageResult()
         if not self._owners:
             return result
-        series = await self.store.series()
         late = await self.store.late_events(self.owners)
         silences: list[Silence] = []
         if self.silences is not None and self.rule_set is not None:
             silences = await self.silences.list_silences(watermark)
+        listed = False
         for owner_id in sorted(self._owners):
             owner = self._owners[owner_id]
-            mine = {
-                sid: dims
-                for sid, dims in series.items()
-                if owner_of(dims, self.partitions) == owner_id
-                and any(s.watch.watches(dims) for s in owner.slots)
-            }
             done = self._late_done.setdefault(owner_id, set())
-            if notes := {k: v for k, v in late.get(owner_id, {}).items() if k not in done}:
+            notes = {k: v for k, v in late.get(owner_id, {}).items() if k not in done}
+            mine: Mapping[str, Mapping[str, str]] = {}
+            if notes or any(
+                slot.tracker is None or slot.tracker.closes_by(watermark) for slot in owner.slots
+            ):
+                # The series are needed only when windows close or late events came.
+                if not listed:
+                    self._directory.update(await self.store.series())
+                    listed = True
+                mine = self._watched_series(owner_id, owner)
+            if notes:
                 # Before the trackers advance: notes of windows judged only now are in
                 # their judgement already.
                 result.corrections += await self._correct(owner, mine, notes)
@@ -262,6 +272,19 @@ class DetectionStage:
         result.actions.sort(key=lambda a: (a.at, a.action_id))
         result.corrections.sort(key=lambda c: (c.window_start, c.rule, c.correction_id))
         return result
+
+    def _watched_series(self, owner_id: int, owner: _Owner) -> Mapping[str, Mapping[str, str]]:
+        """The series of an owner that one of its slots watches, extended by the series
+        that appeared since the last call (the directory only appends)."""
+        owned = self._directory.owned(owner_id)
+        seen, mine = self._watched.get(owner_id, (0, {}))
+        if len(owned) < seen:  # the directory started over
+            seen, mine = 0, {}
+        for sid, dims in itertools.islice(owned.items(), seen, None):
+            if any(slot.watch.watches(dims) for slot in owner.slots):
+                mine[sid] = dims
+        self._watched[owner_id] = (len(owned), mine)
+        return mine
 
     async def _correct(
         self, owner: _Owner, mine: Mapping[str, Mapping[str, str]], raw: Mapping[str, str]
@@ -323,7 +346,7 @@ class DetectionStage:
         self,
         owner_id: int,
         owner: _Owner,
-        mine: dict[str, dict[str, str]],
+        mine: Mapping[str, Mapping[str, str]],
         watermark: datetime,
     ) -> list[AlertRecord]:
         if any(slot.tracker is None for slot in owner.slots):

@@ -73,6 +73,8 @@ class RedisStateStore:
             },
         )
         self._known_series: set[str] = set()
+        #: The series index as last read (see :meth:`series`).
+        self._series_listed: dict[str, dict[str, str]] = {}
         self._done: dict[int, list[tuple[int, str]]] = defaultdict(list)
 
     @classmethod
@@ -332,9 +334,17 @@ class RedisStateStore:
 
     # -- read -------------------------------------------------------------------------------
     async def series(self) -> dict[str, dict[str, str]]:
-        raw: dict[str, str] = await self.client.hgetall(self.keys.series_index())  # type: ignore[assignment]
+        # The index only grows: its length says whether it must be read again.
+        count = await self.client.hlen(self.keys.series_index())
         self.round_trips += 1
-        return {sid: json.loads(dims) for sid, dims in raw.items()}
+        if count != len(self._series_listed):
+            raw: dict[str, str] = await self.client.hgetall(self.keys.series_index())  # type: ignore[assignment]
+            self.round_trips += 1
+            listed = self._series_listed
+            self._series_listed = {
+                sid: listed[sid] if sid in listed else json.loads(dims) for sid, dims in raw.items()
+            }
+        return dict(self._series_listed)
 
     async def read_buckets(
         self, series: Sequence[str], first_bucket: int | None = None, last_bucket: int | None = None

@@ -39,6 +39,10 @@ class Watch:
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
     threshold: FixedThreshold | None = None
+    _level_keys: frozenset[frozenset[str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_level_keys", frozenset(frozenset(lv) for lv in self.levels))
 
     @classmethod
     def from_rule(cls, rule: KpiAlertRule, bucket_seconds: int, lateness: timedelta) -> Watch:
@@ -53,8 +57,8 @@ class Watch:
         )
 
     def watches(self, dims: Mapping[str, str]) -> bool:
-        keys = set(dims)
-        return any(keys == set(level) for level in self.levels)
+        """Whether a series with these dimensions is at one of the watched levels."""
+        return frozenset(dims) in self._level_keys
 
 
 def default_watches(bucket_seconds: int = 900, lateness: timedelta | None = None) -> list[Watch]:

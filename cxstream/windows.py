@@ -307,6 +307,14 @@ class WindowTracker:
         """The windows that closed since the last call, oldest first."""
         return [self.spec.window(k) for k in self.advance_indices(watermark)]
 
+    def closes_by(self, watermark: datetime) -> bool:
+        """Whether :meth:`advance_indices` would change anything at ``watermark``."""
+        _require_aware(watermark, "watermark")
+        if self._closed is None:
+            return True
+        horizon = _epoch_seconds(watermark - self.spec.allowed_lateness)
+        return self.spec.last_end_by(horizon) > self._closed
+
     def advance_indices(self, watermark: datetime) -> range:
         """The numbers (see :meth:`WindowSpec.window`) of the windows that closed since
         the last call, in order: what :meth:`advance` returns, without building them (a

@@ -300,6 +300,21 @@ async def test_series_whose_groups_were_applied_in_part_adds_only_the_new_ones(
     assert await store.series() == {"all": {}}
 
 
+async def test_series_written_by_another_store_are_listed(
+    settings: Settings, opened: list[RedisStateStore]
+) -> None:
+    """Each worker lists the series every worker wrote, also after it listed them once."""
+    mine, theirs = open_store(settings, opened), open_store(settings, opened)
+    counted = (0, 1, {100: {"responses": 1}})
+    await mine._apply_series({"all": [counted]}, {"all": {}})
+    assert await mine.series() == {"all": {}}
+    await theirs._apply_series({"country=DE": [counted]}, {"country=DE": {"country": "DE"}})
+    assert await mine.series() == {"all": {}, "country=DE": {"country": "DE"}}
+    listed = await mine.series()
+    listed.clear()  # a caller's copy
+    assert await mine.series() == {"all": {}, "country=DE": {"country": "DE"}}
+
+
 def write_days(payloads: list[dict[str, Any]], path: Path, first_day: int, days: int) -> Path:
     start = GENERATOR.start + timedelta(days=first_day)
     end = start + timedelta(days=days)

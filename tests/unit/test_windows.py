@@ -301,3 +301,14 @@ def test_a_far_watermark_closes_its_windows_as_a_range_of_numbers() -> None:
     assert spec.window(span[-1]).end <= datetime(2090, 1, 1, tzinfo=UTC) - spec.allowed_lateness
     assert not tracker.advance_indices(datetime(2090, 1, 1, tzinfo=UTC))
     assert list(spec.indices_for_bucket(4)) == [1]  # 01:00-01:15 lies in window 1
+
+
+def test_closes_by_says_whether_a_watermark_closes_a_window_without_closing_it() -> None:
+    spec = WindowSpec(size=timedelta(hours=1), allowed_lateness=timedelta(minutes=10))
+    tracker = WindowTracker(spec, start=datetime(2026, 3, 2, 8, tzinfo=UTC))
+    assert not tracker.closes_by(datetime(2026, 3, 2, 9, 9, tzinfo=UTC))
+    assert tracker.closes_by(datetime(2026, 3, 2, 9, 10, tzinfo=UTC))
+    assert tracker.closes_by(datetime(2026, 3, 2, 9, 10, tzinfo=UTC))  # nothing changed
+    assert [w.start.hour for w in tracker.advance(datetime(2026, 3, 2, 9, 10, tzinfo=UTC))] == [8]
+    assert not tracker.closes_by(datetime(2026, 3, 2, 9, 10, tzinfo=UTC))
+    assert WindowTracker(spec).closes_by(datetime(2026, 3, 2, tzinfo=UTC))  # first watermark
