@@ -41,7 +41,6 @@ events judge the same windows.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -165,9 +164,10 @@ class DetectionStage:
         self._dirty: dict[int, set[tuple[_Slot, str]]] = {}
         #: Late-event notes dealt with, forgotten at the next commit.
         self._late_done: dict[int, set[str]] = {}
-        self._directory = SeriesDirectory(partitions)
-        #: Watched series per owner, with how many of its series were looked at.
-        self._watched: dict[int, tuple[int, dict[str, Mapping[str, str]]]] = {}
+        #: The series some watch watches, by owner (every owner has a slot per watch).
+        self._directory = SeriesDirectory(
+            partitions, keep=lambda dims: any(w.watches(dims) for w in self.watches)
+        )
 
     @property
     def owners(self) -> list[int]:
@@ -210,7 +210,6 @@ class DetectionStage:
             self._pending.pop(owner, None)
             self._dirty.pop(owner, None)
             self._late_done.pop(owner, None)
-            self._watched.pop(owner, None)
 
     async def commit(self) -> None:
         """Write the checkpoints of what :meth:`advance` judged. Call it once the alert
@@ -253,7 +252,7 @@ class DetectionStage:
                 if not listed:
                     self._directory.update(await self.store.series())
                     listed = True
-                mine = self._watched_series(owner_id, owner)
+                mine = self._directory.owned(owner_id)
             if notes:
                 # Before the trackers advance: notes of windows judged only now are in
                 # their judgement already.
@@ -272,19 +271,6 @@ class DetectionStage:
         result.actions.sort(key=lambda a: (a.at, a.action_id))
         result.corrections.sort(key=lambda c: (c.window_start, c.rule, c.correction_id))
         return result
-
-    def _watched_series(self, owner_id: int, owner: _Owner) -> Mapping[str, Mapping[str, str]]:
-        """The series of an owner that one of its slots watches, extended by the series
-        that appeared since the last call (the directory only appends)."""
-        owned = self._directory.owned(owner_id)
-        seen, mine = self._watched.get(owner_id, (0, {}))
-        if len(owned) < seen:  # the directory started over
-            seen, mine = 0, {}
-        for sid, dims in itertools.islice(owned.items(), seen, None):
-            if any(slot.watch.watches(dims) for slot in owner.slots):
-                mine[sid] = dims
-        self._watched[owner_id] = (len(owned), mine)
-        return mine
 
     async def _correct(
         self, owner: _Owner, mine: Mapping[str, Mapping[str, str]], raw: Mapping[str, str]

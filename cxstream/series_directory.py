@@ -8,7 +8,7 @@ batch. :class:`SeriesDirectory` groups each series once, when it first appears.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from cxstream.checkpoints import owner_of
 
@@ -16,7 +16,8 @@ __all__ = ["SeriesDirectory"]
 
 
 class SeriesDirectory:
-    """Series by owner partition (see :func:`~cxstream.checkpoints.owner_of`).
+    """Series by owner partition (see :func:`~cxstream.checkpoints.owner_of`), only
+    those for which ``keep(dims)`` holds (default: all).
 
     >>> directory = SeriesDirectory(partitions=8)
     >>> directory.update({"a": {"country": "DE"}, "b": {"country": "FR"}})
@@ -27,8 +28,11 @@ class SeriesDirectory:
     {'a': {'country': 'DE'}}
     """
 
-    def __init__(self, partitions: int) -> None:
+    def __init__(
+        self, partitions: int, keep: Callable[[Mapping[str, str]], bool] | None = None
+    ) -> None:
         self.partitions = partitions
+        self.keep = keep
         self._owner: dict[str, int] = {}
         self._by_owner: dict[int, dict[str, Mapping[str, str]]] = {}
 
@@ -42,14 +46,16 @@ class SeriesDirectory:
         if len(series) < len(self._owner):  # the index was emptied (e.g. a flushed Redis)
             self._owner.clear()
             self._by_owner.clear()
-        new = series.keys() - self._owner.keys()
-        for sid in new:
-            dims = series[sid]
-            owner = owner_of(dims, self.partitions)
-            self._owner[sid] = owner
-            self._by_owner.setdefault(owner, {})[sid] = dims
-        return len(new)
+        new = 0
+        for sid, dims in series.items():
+            if sid in self._owner:
+                continue
+            new += 1
+            owner = self._owner[sid] = owner_of(dims, self.partitions)
+            if self.keep is None or self.keep(dims):
+                self._by_owner.setdefault(owner, {})[sid] = dims
+        return new
 
     def owned(self, owner: int) -> dict[str, Mapping[str, str]]:
-        """The series of ``owner`` (a view: do not change it)."""
+        """The kept series of ``owner`` (a view: do not change it)."""
         return self._by_owner.get(owner, {})
