@@ -164,6 +164,9 @@ class DetectionStage:
         self._dirty: dict[int, set[tuple[_Slot, str]]] = {}
         #: Late-event notes dealt with, forgotten at the next commit.
         self._late_done: dict[int, set[str]] = {}
+        #: The start of the earliest bucket of data this stage began tracking windows at
+        #: (a digest rule seen for the first time counts its scheduled times from there).
+        self._data_start: datetime | None = None
         #: The series some watch watches, by owner (every owner has a slot per watch).
         self._directory = SeriesDirectory(
             partitions, keep=lambda dims: any(w.watches(dims) for w in self.watches)
@@ -262,8 +265,13 @@ class DetectionStage:
             alerts.sort(key=_alert_order)
             result.alerts += alerts
             result.actions += self._route(owner_id, owner, alerts, silences)
-            if self.digests is not None:
-                digests, fields = await self.digests.due([owner_id], watermark, owner.raw)
+        if self.digests is not None:
+            # After every owner advanced: the start of the data is known then.
+            for owner_id in sorted(self._owners):
+                owner = self._owners[owner_id]
+                digests, fields = await self.digests.due(
+                    [owner_id], watermark, owner.raw, since=self._data_start
+                )
                 result.actions += digests
                 owner.raw.update(fields)
                 self._pending.setdefault(owner_id, {}).update(fields)
@@ -346,6 +354,8 @@ class DetectionStage:
                 if slot.tracker is None:
                     start = datetime.fromtimestamp(first * slot.spec.bucket_seconds, tz=UTC)
                     slot.tracker = WindowTracker(slot.spec, start=start)
+                    if self._data_start is None or start < self._data_start:
+                        self._data_start = start
         closed: list[tuple[_Slot, range]] = []
         for slot in owner.slots:
             assert slot.tracker is not None

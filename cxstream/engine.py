@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cxstream.checkpoints import owner_of
@@ -85,11 +86,25 @@ class BatchOutcome:
     by_kind: Counter[str] = field(default_factory=Counter)
     feedback: list[EnrichedFeedback] = field(default_factory=list)
     orders: dict[str, OrderState] = field(default_factory=dict)
+    #: The event time of the last event of the batch of each order in ``orders``.
+    order_times: dict[str, datetime] = field(default_factory=dict)
+    #: Orders that more than one event of the batch touched: the state after each of
+    #: those events but the last (:meth:`OrderState.as_tuple`), with that event's time.
+    earlier_states: dict[str, list[tuple[datetime, tuple[Any, ...]]]] = field(default_factory=dict)
     series: set[str] = field(default_factory=set)
     #: The latest event time of the batch per input stream (epoch seconds).
     latest: dict[str, float] = field(default_factory=dict)
     #: How many events left a late-event note.
     late: int = 0
+
+    def order_steps(self, order_id: str) -> Iterator[tuple[datetime, OrderState]]:
+        """The states ``order_id`` went through in this batch, in the order its events were
+        folded, each with the time of the event that led to it; the last is the state in
+        :attr:`orders`. A decision taken on these is the same whether the events came in
+        one batch or in many."""
+        for at, values in self.earlier_states.get(order_id, ()):
+            yield at, OrderState.from_tuple(values)
+        yield self.order_times[order_id], self.orders[order_id]
 
 
 #: How many order states and profiles an engine keeps parsed between batches, and how
@@ -267,6 +282,8 @@ class Engine:
         series_dims = changes.series_dims
         outcome_series = outcome.series
         outcome_orders = outcome.orders
+        order_times = outcome.order_times
+        earlier_states = outcome.earlier_states
         feedback_out = outcome.feedback
         dirty_orders: set[str] = set()
         dirty_profiles: set[str] = set()
@@ -306,7 +323,14 @@ class Engine:
                 order = orders.get(order_id)
                 if order is None:
                     order = orders[order_id] = OrderState(order_id)
+                before = order_times.get(order_id)
+                if before is not None:
+                    steps = earlier_states.get(order_id)
+                    if steps is None:
+                        steps = earlier_states[order_id] = []
+                    steps.append((before, order.as_tuple()))
                 first = order.apply(event)
+                order_times[order_id] = ts
                 dirty_orders.add(order_id)
                 outcome_orders[order_id] = order
                 counters = logistics_counters(event, order, first)

@@ -20,7 +20,6 @@ from cxstream.planning.planner import (
     RENOTIFY_WINDOW,
     ActionPlanner,
     NoticeTrigger,
-    batch_time,
     subject_of,
 )
 from cxstream.planning.profiles import MemoryProfileReader, ProfileReader, RedisProfileReader
@@ -68,7 +67,6 @@ __all__ = [
     "TaskAcknowledgements",
     "acknowledge_task",
     "acknowledged_key",
-    "batch_time",
     "fingerprint",
     "order_history",
     "subject_of",

@@ -69,10 +69,19 @@ class DigestPlanner:
         return partition_for(f"digest:{rule.name}", self.partitions)
 
     async def due(
-        self, owners: Iterable[int], watermark: datetime, state: Mapping[str, str]
+        self,
+        owners: Iterable[int],
+        watermark: datetime,
+        state: Mapping[str, str],
+        *,
+        since: datetime | None = None,
     ) -> tuple[list[ActionRecord], dict[str, str]]:
         """The digests due at ``watermark`` for rules of ``owners``, and the checkpoint
-        fields to write once they are published (``state``: the owners' fields)."""
+        fields to write once they are published (``state``: the owners' fields).
+
+        A rule without a position in ``state`` starts at ``since`` (the start of the data
+        the engine counted; so a replay decides the same first digest whether its first
+        batch ends before the scheduled time or after it), else at ``watermark``."""
         mine = set(owners)
         actions: list[ActionRecord] = []
         fields: dict[str, str] = {}
@@ -81,11 +90,12 @@ class DigestPlanner:
                 continue
             key = DIGEST_FIELD_PREFIX + rule.name
             previous = state.get(key)
-            if previous is None:
+            if previous is None and (since is None or since >= watermark):
                 # First time: start from now (no digest for times before the engine ran).
                 fields[key] = watermark.isoformat()
                 continue
-            after = datetime.fromisoformat(previous)
+            after = datetime.fromisoformat(previous) if previous is not None else since
+            assert after is not None
             if watermark <= after:
                 continue
             fields[key] = watermark.isoformat()

@@ -9,8 +9,12 @@ after a crash decide the same actions with the same ids, while later batches do 
 decide them again.
 
 **Delay notices** (``delay_notice``, once per rule and order: ``order:<order_id>``). Each
-order touched by the batch that is not delivered and has a promised date is eligible
-when its eta (in the country's time zone) is after the promised date
+order touched by the batch is judged in each state the batch's events took it through,
+in their order, and the first state that qualifies decides (so a notice does not depend
+on how the events were cut into batches: an order whose eta moved past the promise and
+that was delivered an hour later gets its notice whether both events came in one batch
+or in two). A state qualifies when the order is not delivered, has a promised date, and
+its eta (in the country's time zone) is after the promised date
 (``eta_past_promise``), the carrier reported an exception (``delivery_exception``), or
 one of the rule's ``segment_alerting`` rules has a firing alert whose segment is
 exactly the order's ``{country, carrier}``. A customer whose stored profile has no
@@ -20,10 +24,8 @@ order decides once the profile allows it). A customer whose profile is not store
 notifier looks the contact up when it sends, honours an opt-out then, and writes in
 the customer's language (the notice carries no language). The notice's ``at``
 is the event time at which the order became eligible: for the eta, the later of the
-times the current eta and the current promise were reported; for an exception, whose
-own time the order state does not keep, the latest event time the batch shows
-(:func:`batch_time`: its answers and what the states of its orders record; exact when
-the exception carries an eta, as carriers' exception scans usually do); for an alert,
+times the current eta and the current promise were reported; for an exception, the
+time of the event that brought the order to that state; for an alert,
 the later of the latest time the order state records and the alert's time. Language
 and template come from the rule. A notice decided after the promised date has passed in
 the country's time zone (the information arrived too late) is still decided, with
@@ -89,7 +91,7 @@ from cxstream.records import ActionRecord, AlertRecord, action_id
 from cxstream.rules.action_rules import ApologyRule, DelayNoticeRule, VipTaskRule
 from cxstream.rules.ruleset import RuleSet
 
-__all__ = ["RENOTIFY_WINDOW", "ActionPlanner", "NoticeTrigger", "batch_time", "subject_of"]
+__all__ = ["RENOTIFY_WINDOW", "ActionPlanner", "NoticeTrigger", "subject_of"]
 
 #: The ``window`` of the reminder's action id.
 RENOTIFY_WINDOW = "renotify-1"
@@ -109,17 +111,6 @@ class NoticeTrigger:
     reason: str
     at: datetime
     alert: AlertRecord | None = None
-
-
-def batch_time(outcome: BatchOutcome) -> datetime | None:
-    """The latest event time the batch's outcome shows: of its answers, and of what the
-    states of the orders it touched record (``None`` for an empty outcome)."""
-    times = [fb.event.ts for fb in outcome.feedback]
-    for order in outcome.orders.values():
-        changed = last_change(order)
-        if changed is not None:
-            times.append(changed)
-    return max(times) if times else None
 
 
 def _end_of_day(day: date, zone: ZoneInfo) -> datetime:
@@ -162,13 +153,17 @@ class ActionPlanner:
         rules = self.rules
         delay_rules = rules.delay_notice_rules
         candidates: list[tuple[DelayNoticeRule, OrderState, NoticeTrigger]] = []
-        reached = batch_time(outcome)
         for rule in delay_rules:
             alerting = self._alerting_segments(rule, firing)
-            for order in outcome.orders.values():
-                trigger = self.notice_trigger(rule, order, alerting, reached)
-                if trigger is not None and order.customer_id:
-                    candidates.append((rule, order, trigger))
+            for order_id in outcome.orders:
+                # The first state of the batch that calls for a notice decides it: the
+                # same one a driver that read the order's events one by one would see.
+                for reached, order in outcome.order_steps(order_id):
+                    trigger = self.notice_trigger(rule, order, alerting, reached)
+                    if trigger is not None:
+                        if order.customer_id:
+                            candidates.append((rule, order, trigger))
+                        break
 
         wanted = [
             (rule.name, fb.event.order_id, self._partition(fb.event.order_id))
@@ -246,7 +241,7 @@ class ActionPlanner:
     ) -> NoticeTrigger | None:
         """Why ``order`` is eligible for a delay notice of ``rule`` now (``None``: it is
         not). An exception wins over the eta, the eta over an alert. ``reached`` is the
-        latest event time of the batch (:func:`batch_time`), taken as the time of an
+        time of the event that brought the order to this state, taken as the time of an
         exception."""
         promised = order.promised_date
         if order.delivered or promised is None or order.country is None:

@@ -122,6 +122,21 @@ async def test_a_digest_is_decided_once_when_the_watermark_passes_its_local_time
     assert again == []
 
 
+async def test_a_first_watermark_past_the_time_still_decides_it_from_the_data_start() -> None:
+    """A replay whose first batch reaches past 08:00 decides the 08:00 digest as one whose
+    first batch ended before it (the data started at 06:00 in Berlin)."""
+    planner = DigestPlanner(rule_set(), FakeReports(), partitions=1)
+    data_start = MONDAY + timedelta(hours=5)
+    actions, fields = await planner.due([0], MONDAY + timedelta(hours=8), {}, since=data_start)
+    assert [a.at for a in actions] == [MONDAY + timedelta(hours=7)]
+    assert fields == {"digest|morning": (MONDAY + timedelta(hours=8)).isoformat()}
+    # Data starting after the scheduled time: nothing for before it.
+    late, _ = await planner.due(
+        [0], MONDAY + timedelta(hours=8), {}, since=MONDAY + timedelta(hours=7, minutes=30)
+    )
+    assert late == []
+
+
 async def test_the_action_id_depends_only_on_rule_and_scheduled_time() -> None:
     first = DigestPlanner(rule_set(), FakeReports(), partitions=1)
     second = DigestPlanner(rule_set(), FakeReports(), partitions=1)

@@ -4,7 +4,8 @@ Covers :func:`ordered_envelopes` (merge of interleaved files, a bounded reorder 
 that puts a mildly shuffled file back in order, numbering in that order) and
 :class:`Replayer` with a :class:`MemoryStateStore`: dead letters recorded with their
 file and line, gzip input, duplicates, the figures file, and a second replay into
-the same store (its own events count, the first replay's events do not count again).
+the same store (its own events count, the first replay's events do not count again),
+and the same alerts, actions and figures whatever the batch size.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cxstream.config import Settings
 from cxstream.decoding import DeadLetter, EventDecoder
+from cxstream.detection_setup import action_planner, detection_stage
 from cxstream.engine import Engine, EngineOptions
+from cxstream.generator import GeneratorConfig, generate_lines, write_jsonl
 from cxstream.jsonl import LineReader
 from cxstream.memory_store import MemoryStateStore
 from cxstream.replay import REPLAY_STREAM, Replayer, ordered_envelopes
+from cxstream.rules import load_rules
+
+RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -228,3 +235,32 @@ async def test_replaying_the_same_file_again_into_the_same_store_counts_nothing(
     assert read_jsonl(tmp_path / "o1" / "figures.jsonl") == read_jsonl(
         tmp_path / "o2" / "figures.jsonl"
     )
+
+
+async def test_the_batch_size_changes_no_decision(tmp_path: Path) -> None:
+    """A worker's batches are whatever arrived together; a replay's are ``batch_size``
+    events: the alerts and actions must not depend on either."""
+    path = tmp_path / "day.jsonl"
+    write_jsonl(generate_lines(GeneratorConfig(days=2, seed=11, orders_per_day=1500)), path)
+    settings = Settings(rules_dir=RULES_DIR)
+    rules = load_rules(RULES_DIR)
+    outputs = []
+    for size in (37, 5000):
+        store = MemoryStateStore()
+        out = tmp_path / f"batches-of-{size}"
+        await Replayer(
+            Engine(store, EngineOptions.from_settings(settings)),
+            EventDecoder(),
+            batch_size=size,
+            stage=detection_stage(settings, store, rule_set=rules),
+            planner=action_planner(settings, store, rules),
+        ).run([path], out)
+        outputs.append(
+            {
+                name: sorted((out / f"{name}.jsonl").read_text().splitlines())
+                for name in ("alerts", "actions", "figures")
+            }
+        )
+    notices = [a for a in outputs[0]["actions"] if '"type": "delay_notice"' in a]
+    assert len(notices) > 10
+    assert outputs[0] == outputs[1]
