@@ -105,8 +105,8 @@ async def test_the_morning_digest_reaches_slack_once_with_the_red_cells_first(
     slack_server: FakeSlackServer, tmp_path: Path
 ) -> None:
     digests = await _digests(tmp_path)
-    # Mon 2 March is the first day: digests from Tuesday to Friday, 07:00 UTC each.
-    assert [d.at for d in digests] == [datetime(2026, 3, d, 7, tzinfo=UTC) for d in (3, 4, 5, 6)]
+    # The data starts at midnight on Mon 2 March: digests from Monday to Friday, 07:00 UTC.
+    assert [d.at for d in digests] == [datetime(2026, 3, d, 7, tzinfo=UTC) for d in (2, 3, 4, 5, 6)]
     friday = digests[-1]
 
     settings = SlackSettings(token=TEST_TOKEN, base_url=slack_server.base_url, timeout_s=5)
