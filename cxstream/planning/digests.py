@@ -90,12 +90,14 @@ class DigestPlanner:
                 continue
             key = DIGEST_FIELD_PREFIX + rule.name
             previous = state.get(key)
-            if previous is None and (since is None or since >= watermark):
+            if previous is not None:
+                after = datetime.fromisoformat(previous)
+            elif since is not None and since < watermark:
+                after = since
+            else:
                 # First time: start from now (no digest for times before the engine ran).
                 fields[key] = watermark.isoformat()
                 continue
-            after = datetime.fromisoformat(previous) if previous is not None else since
-            assert after is not None
             if watermark <= after:
                 continue
             fields[key] = watermark.isoformat()

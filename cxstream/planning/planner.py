@@ -153,12 +153,18 @@ class ActionPlanner:
         rules = self.rules
         delay_rules = rules.delay_notice_rules
         candidates: list[tuple[DelayNoticeRule, OrderState, NoticeTrigger]] = []
+        # Each order's states in the batch, rebuilt once for all the rules.
+        steps = (
+            {order_id: list(outcome.order_steps(order_id)) for order_id in outcome.orders}
+            if delay_rules
+            else {}
+        )
         for rule in delay_rules:
             alerting = self._alerting_segments(rule, firing)
-            for order_id in outcome.orders:
+            for order_steps in steps.values():
                 # The first state of the batch that calls for a notice decides it: the
                 # same one a driver that read the order's events one by one would see.
-                for reached, order in outcome.order_steps(order_id):
+                for reached, order in order_steps:
                     trigger = self.notice_trigger(rule, order, alerting, reached)
                     if trigger is not None:
                         if order.customer_id:
